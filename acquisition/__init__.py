@@ -1,0 +1,1 @@
+"""Acquisition: protocols, the acquisition engine, writers, streaming, and the ``livesr`` CLI."""

@@ -1,0 +1,71 @@
+"""The ``livesr`` command line: one subcommand per job, each defined beside the code it runs.
+
+Every subcommand lives in a module exposing ``add_parser(subparsers)``; the module is imported
+only to build its parser, and heavy imports happen inside the command itself. User errors
+(``ValueError``, ``OSError``) are printed as one line and exit with status 2, without a
+traceback; set ``LIVESR_DEBUG=1`` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+# subcommand name -> module that defines it (``add_parser``)
+SUBCOMMANDS: dict[str, str] = {
+    "simulate": "simulators.cli",
+    "demo": "simulators.demo_cli",
+    "predict": "inference.predict_cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="livesr",
+        description="LiveSR: SIM acquisition with real-time DFCAN super-resolution.",
+    )
+    parser.add_argument("--version", action="version", version=f"livesr {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in SUBCOMMANDS.values():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a subcommand whose module is not part of this build
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``livesr`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except (ValueError, OSError) as exc:
+        if os.environ.get("LIVESR_DEBUG"):
+            raise
+        print(f"livesr {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"livesr {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("livesr")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

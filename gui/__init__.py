@@ -1,0 +1,1 @@
+"""The LiveSR desktop GUI (qtpy + pyqtgraph)."""

@@ -1,0 +1,1 @@
+"""Hardware: device roles over Micro-Manager backends, and laser safety."""

@@ -1,0 +1,1 @@
+"""Inference: DFCAN / DFGAN, weight I/O, backends, reconstruction, training and metrics."""

@@ -1,0 +1,178 @@
+"""The simulated optical bench that the Micro-Manager Python devices share.
+
+Micro-Manager devices cannot see each other, so the lasers, the AOTF, the SIM pattern device and
+the sample register their state here, and the camera asks the bench what light reaches each
+pixel of frame *i*. Devices find their bench by name (pre-init property ``Bench``), so two
+microscopes in one process stay apart when their ``.cfg`` files name different benches.
+
+Property sequences emulate TTL triggering: while a sequence runs, frame *i* of the camera
+sequence uses element *i* (cyclically) of every loaded sequence.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .illumination import Mode
+from .optics import EMISSION_NM, Optics
+from .render import NoiselessSet, render_set
+
+LINES: tuple[int, ...] = tuple(EMISSION_NM)
+# the dose at which the sample's ``Photons`` setting holds
+REFERENCE_POWER_MW = 10.0
+REFERENCE_EXPOSURE_MS = 10.0
+WF_PATTERN = "WF"
+
+
+@dataclass
+class SequencedValue:
+    """A device setting with an optional loaded/running property sequence (TTL emulation)."""
+
+    value: str
+    sequence: list[str] = field(default_factory=list)
+    running: bool = False
+
+    def at(self, frame: int | None) -> str:
+        """The value in force for sequence frame ``frame`` (static value outside sequences)."""
+        if frame is not None and self.running and self.sequence:
+            return self.sequence[frame % len(self.sequence)]
+        return self.value
+
+
+@dataclass
+class Bench:
+    """Everything that decides what the camera sees."""
+
+    name: str
+    emission_on: dict[int, bool] = field(default_factory=lambda: dict.fromkeys(LINES, False))
+    power_mw: dict[int, float] = field(default_factory=lambda: dict.fromkeys(LINES, 0.0))
+    aotf_open: bool = False
+    aotf_percent: dict[int, SequencedValue] = field(
+        default_factory=lambda: {line: SequencedValue("0") for line in LINES})
+    pattern: SequencedValue = field(default_factory=lambda: SequencedValue(WF_PATTERN))
+    pattern_mode: str = "3x3"  # or "5x5" (nonlinear SIM)
+    illumination: str = "TIRF"  # or "GI"
+    structures: dict[int, str] = field(
+        default_factory=lambda: {405: "ccp", 488: "microtubules", 560: "er"})
+    seed: int = 0
+    photons: float = 100.0  # average photon count at the reference dose
+    sensor_size: int = 512
+    users: int = 0
+    _render_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _render_thread: threading.Thread | None = field(default=None, repr=False)
+    _render_requested: bool = field(default=False, repr=False)
+
+    @property
+    def n_patterns(self) -> int:
+        return 25 if self.pattern_mode == "5x5" else 9
+
+    @property
+    def mode(self) -> Mode:
+        if self.pattern_mode == "5x5":
+            return "nl-sim"
+        return "gi-sim" if self.illumination == "GI" else "tirf-sim"
+
+    def scene(self, line: int) -> NoiselessSet:
+        """The noiseless raw set of the line's sample in the current mode (rendered once)."""
+        return rendered_scene(line, self.mode, self.structures[line], self.seed, self.sensor_size)
+
+    def prepare(self) -> None:
+        """Render every line's scene in the background, so the first frames need not wait.
+
+        One render thread per bench picks up every request made while it runs. It is not a
+        daemon: the interpreter must never kill it inside the FFT library at exit; it stops
+        after the current scene once the bench is released.
+        """
+        with self._render_lock:
+            self._render_requested = True
+            if self._render_thread is None:
+                self._render_thread = threading.Thread(
+                    target=self._render_loop, name=f"bench-{self.name}-render")
+                self._render_thread.start()
+
+    def _render_loop(self) -> None:
+        while True:
+            with self._render_lock:
+                if not self._render_requested or self.users <= 0:
+                    self._render_thread = None
+                    return
+                self._render_requested = False
+            for line in LINES:
+                if self.users <= 0:
+                    break
+                self.scene(line)
+
+    def line_scale(self, line: int, exposure_ms: float, frame: int | None) -> float:
+        """Photon-level multiplier of ``line`` for one frame (0 when no light gets through)."""
+        if not (self.emission_on[line] and self.aotf_open):
+            return 0.0
+        aotf = float(self.aotf_percent[line].at(frame)) / 100.0
+        return (self.photons * aotf * self.power_mw[line] / REFERENCE_POWER_MW
+                * exposure_ms / REFERENCE_EXPOSURE_MS)
+
+    def frame_state(self, frame: int | None) -> str:
+        """Pattern state in force for a frame: ``WF`` or an index into the raw set."""
+        return self.pattern.at(frame)
+
+    def expected_photons(self, exposure_ms: float, frame: int | None,
+                         roi: tuple[int, int, int, int]) -> tuple[np.ndarray | None, list[int]]:
+        """Expected photons per pixel in the ROI (x, y, w, h), and the lines that contributed."""
+        x, y, w, h = roi
+        state = self.frame_state(frame)
+        total: np.ndarray | None = None
+        lit: list[int] = []
+        for line in LINES:
+            scale = self.line_scale(line, exposure_ms, frame)
+            if scale <= 0:
+                continue
+            scene = self.scene(line)
+            frames = scene.raw_photons
+            img = (frames.mean(axis=0) if state == WF_PATTERN else frames[int(state)])
+            part = img[y:y + h, x:x + w] * scale
+            total = part if total is None else total + part
+            lit.append(line)
+        return total, lit
+
+
+_scene_cache: OrderedDict[tuple, NoiselessSet] = OrderedDict()
+_scene_lock = threading.Lock()
+SCENE_CACHE_SIZE = 12
+
+
+def rendered_scene(line: int, mode: Mode, structure: str, seed: int, size: int) -> NoiselessSet:
+    """A line's scene from the process-wide cache, rendered on first request."""
+    key = (line, mode, structure, seed, size)
+    with _scene_lock:
+        if key in _scene_cache:
+            _scene_cache.move_to_end(key)
+            return _scene_cache[key]
+        scene = render_set(structure, mode, size, seed=seed * 1000 + line,
+                           optics=Optics.for_line(line))
+        _scene_cache[key] = scene
+        if len(_scene_cache) > SCENE_CACHE_SIZE:
+            _scene_cache.popitem(last=False)
+        return scene
+
+
+_benches: dict[str, Bench] = {}
+_registry_lock = threading.Lock()
+
+
+def attach(name: str) -> Bench:
+    """The bench called ``name``, created on first use; pair with :func:`detach`."""
+    with _registry_lock:
+        bench = _benches.setdefault(name, Bench(name))
+        bench.users += 1
+        return bench
+
+
+def detach(bench: Bench) -> None:
+    """Release a bench; the last device to leave discards it (a fresh microscope next time)."""
+    with _registry_lock:
+        bench.users -= 1
+        if bench.users <= 0:
+            _benches.pop(bench.name, None)

@@ -1,0 +1,457 @@
+"""Micro-Manager Python devices of the simulated SIM microscope (UniMMCore ``#py pyDevice``).
+
+``SimCamera`` (sCMOS), ``SimLaser`` (one per line: emission shutter + power), ``SimAOTF``
+(blanking shutter + sequenceable per-line intensity), ``SimPattern`` (sequenceable SIM
+orientation × phase state) and ``SimSample`` (the specimen). They share a
+:class:`~simulators.bench.Bench` named by their pre-init ``Bench`` property.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+from pymmcore_plus.experimental.unicore import (
+    CameraDevice,
+    GenericDevice,
+    ShutterDevice,
+    pymm_property,
+)
+
+from .bench import LINES, WF_PATTERN, Bench, SequencedValue, attach, detach
+from .camera import CameraModel, FastNoise, PixelMaps
+from .samples import STRUCTURES
+
+SEQUENCE_MAX_LENGTH = 1024
+PATTERN_STATES = (WF_PATTERN, *(str(i) for i in range(25)))
+
+
+class _OnBench:
+    """Mixin: a pre-init ``Bench`` property and attachment to that bench on initialize."""
+
+    _bench_name: str = "demo"
+    bench: Bench
+
+    def _init_bench(self) -> None:
+        self.bench = Bench("unattached")  # placeholder until initialize()
+        self._attached = False
+
+    @pymm_property(is_pre_init=True, name="Bench")
+    def bench_name(self) -> str:
+        """Name of the shared simulated bench (devices of one microscope share one)."""
+        return self._bench_name
+
+    @bench_name.setter
+    def bench_name(self, value: str) -> None:
+        if self._attached:
+            raise ValueError("Bench is a pre-init property: set it before initialization")
+        self._bench_name = str(value)
+
+    def _attach(self) -> Bench:
+        self.bench = attach(self._bench_name)
+        self._attached = True
+        return self.bench
+
+    def _detach(self) -> None:
+        if self._attached:
+            detach(self.bench)
+            self._attached = False
+
+
+class SimCamera(_OnBench, CameraDevice):
+    """Simulated sCMOS camera: renders what the bench's light and sample produce, with noise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._init_bench()
+        self._exposure_ms = 10.0
+        self._sensor = 512
+        self._roi: tuple[int, int, int, int] | None = None
+        self._noise = "fast"
+        self._seed = 0
+        self._model = CameraModel()
+        self._maps: PixelMaps | None = None
+        self._fast: FastNoise | None = None
+        self._rng = np.random.default_rng(0)
+
+    # -- life cycle
+    def initialize(self) -> None:
+        bench = self._attach()
+        bench.sensor_size = self._sensor
+        self._rebuild_noise()
+        bench.prepare()
+
+    def shutdown(self) -> None:
+        self._detach()
+
+    # -- required camera API
+    def get_exposure(self) -> float:
+        return self._exposure_ms
+
+    def set_exposure(self, exposure: float) -> None:
+        if not 0 < float(exposure) <= 10_000:
+            raise ValueError(f"exposure must be in (0, 10000] ms, got {exposure}")
+        self._exposure_ms = float(exposure)
+
+    def shape(self) -> tuple[int, int]:
+        _, _, w, h = self.get_roi()
+        return (h, w)
+
+    def dtype(self) -> DTypeLike:
+        return np.uint16
+
+    def get_roi(self) -> tuple[int, int, int, int]:
+        return self._roi or (0, 0, self._sensor, self._sensor)
+
+    def set_roi(self, x: int, y: int, width: int, height: int) -> None:
+        if x < 0 or y < 0 or width <= 0 or height <= 0 or x + width > self._sensor \
+                or y + height > self._sensor:
+            raise ValueError(f"ROI ({x}, {y}, {width}, {height}) does not fit the "
+                             f"{self._sensor}×{self._sensor} sensor")
+        self._roi = (int(x), int(y), int(width), int(height))
+        self._rebuild_noise()
+
+    def clear_roi(self) -> None:
+        self._roi = None
+        self._rebuild_noise()
+
+    def start_sequence(
+        self, n: int | None, get_buffer: Callable[[Sequence[int], DTypeLike], np.ndarray]
+    ) -> Iterator[Mapping]:
+        shape, roi = self.shape(), self.get_roi()
+        exposure_s = self._exposure_ms / 1000.0
+        dark = np.zeros(shape, np.float32)
+        start = time.perf_counter()
+        i = 0
+        while n is None or i < n:
+            buf = get_buffer(shape, np.uint16)
+            photons, lit = self.bench.expected_photons(self._exposure_ms, i, roi)
+            self._expose(dark if photons is None else photons, buf)
+            # the exposure takes its time: frame i is read out at start + (i + 1)·exposure
+            remaining = start + (i + 1) * exposure_s - time.perf_counter()
+            if remaining > 0:
+                time.sleep(remaining)
+            yield {
+                "LiveSR-Pattern": self.bench.frame_state(i),
+                "LiveSR-Lines": ",".join(map(str, lit)) or "none",
+                "LiveSR-SequenceIndex": str(i),
+            }
+            i += 1
+
+    def _expose(self, photons: np.ndarray, out: np.ndarray) -> None:
+        if self._noise == "fast" and self._fast is not None:
+            self._fast.expose(photons, out=out)
+        elif self._maps is not None:
+            self._maps.expose(photons, self._rng, out=out)
+
+    def _rebuild_noise(self) -> None:
+        x, y, w, h = self.get_roi()
+        full = self._model.pixel_maps((self._sensor, self._sensor))
+        self._maps = full.crop(y, x, h, w)
+        self._rng = np.random.default_rng(self._seed)
+        self._fast = FastNoise(self._maps, self._rng) if self._noise == "fast" else None
+
+    def _set_model(self, **changes: Any) -> None:
+        self._model = self._model.model_copy(update=changes)
+        if self._attached:
+            self._rebuild_noise()
+
+    # -- properties
+    @pymm_property(is_pre_init=True, limits=(32, 4096), name="SensorSize")
+    def sensor_size(self) -> int:
+        """Width = height of the sensor in pixels (even)."""
+        return self._sensor
+
+    @sensor_size.setter
+    def sensor_size(self, value: int) -> None:
+        if self._attached:
+            raise ValueError("SensorSize is a pre-init property: set it before initialization")
+        size = int(value)
+        if size % 2:
+            raise ValueError(f"SensorSize must be even, got {size}")
+        self._sensor = size
+
+    @pymm_property(allowed_values=("fast", "exact"), name="Noise")
+    def noise(self) -> str:
+        """``exact``: Poisson shot noise; ``fast``: its Gaussian approximation (real-time)."""
+        return self._noise
+
+    @noise.setter
+    def noise(self, value: str) -> None:
+        self._noise = str(value)
+        if self._attached:
+            self._rebuild_noise()
+
+    @pymm_property(limits=(0, 2**31 - 1), name="Seed")
+    def seed(self) -> int:
+        """Seed of the camera noise (restarts the noise stream when set)."""
+        return self._seed
+
+    @seed.setter
+    def seed(self, value: int) -> None:
+        self._seed = int(value)
+        if self._attached:
+            self._rebuild_noise()
+
+    @pymm_property(limits=(0.01, 100.0), name="Gain-ADU/e")
+    def gain(self) -> float:
+        return self._model.gain
+
+    @gain.setter
+    def gain(self, value: float) -> None:
+        self._set_model(gain=float(value))
+
+    @pymm_property(limits=(0.0, 10_000.0), name="Offset-ADU")
+    def offset(self) -> float:
+        return self._model.offset
+
+    @offset.setter
+    def offset(self, value: float) -> None:
+        self._set_model(offset=float(value))
+
+    @pymm_property(limits=(0.0, 100.0), name="ReadNoise-e")
+    def read_noise(self) -> float:
+        return self._model.read_noise_e
+
+    @read_noise.setter
+    def read_noise(self, value: float) -> None:
+        self._set_model(read_noise_e=float(value))
+
+    @pymm_property(limits=(0.01, 1.0), name="QE")
+    def qe(self) -> float:
+        return self._model.qe
+
+    @qe.setter
+    def qe(self, value: float) -> None:
+        self._set_model(qe=float(value))
+
+
+class SimLaser(_OnBench, ShutterDevice):
+    """A laser line: emission on/off (the shutter) and output power in mW."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._init_bench()
+        self._line = 488
+        self._max_mw = 100.0
+
+    def initialize(self) -> None:
+        self._attach()
+        self.set_property_limits("PowerSetpoint-mW", (0.0, self._max_mw))
+
+    def shutdown(self) -> None:
+        self.bench.emission_on[self._line] = False
+        self._detach()
+
+    def get_open(self) -> bool:
+        return self.bench.emission_on[self._line]
+
+    def set_open(self, open: bool) -> None:
+        self.bench.emission_on[self._line] = bool(open)
+
+    @pymm_property(is_pre_init=True, allowed_values=tuple(map(str, LINES)), name="Wavelength-nm")
+    def wavelength(self) -> str:
+        """The laser line (nm): 405, 488 or 560."""
+        return str(self._line)
+
+    @wavelength.setter
+    def wavelength(self, value: str) -> None:
+        self._line = int(value)
+
+    @pymm_property(is_pre_init=True, limits=(0.1, 10_000.0), name="MaxPower-mW")
+    def max_power(self) -> float:
+        return self._max_mw
+
+    @max_power.setter
+    def max_power(self, value: float) -> None:
+        self._max_mw = float(value)
+
+    @pymm_property(limits=(0.0, 10_000.0), name="PowerSetpoint-mW")
+    def power(self) -> float:
+        return self.bench.power_mw[self._line]
+
+    @power.setter
+    def power(self, value: float) -> None:
+        if float(value) > self._max_mw:
+            raise ValueError(f"{value} mW exceeds this laser's maximum of {self._max_mw} mW")
+        self.bench.power_mw[self._line] = float(value)
+
+    @pymm_property(is_read_only=True, name="PowerReadback-mW")
+    def power_readback(self) -> float:
+        return self.bench.power_mw[self._line] if self.get_open() else 0.0
+
+
+def _aotf_intensity(line: int) -> Any:
+    """The sequenceable ``Intensity-<line>`` property (percent transmission) of the AOTF."""
+
+    def value(dev: SimAOTF) -> SequencedValue:
+        return dev.bench.aotf_percent[line]
+
+    def get(dev: SimAOTF) -> float:
+        return float(value(dev).value)
+
+    prop = pymm_property(limits=(0.0, 100.0), sequence_max_length=SEQUENCE_MAX_LENGTH,
+                         name=f"Intensity-{line}", property_type=float)(get)
+
+    @prop.setter
+    def _set(dev: SimAOTF, v: float) -> None:
+        value(dev).value = str(float(v))
+
+    @prop.sequence_loader
+    def _load(dev: SimAOTF, seq: Sequence[float]) -> None:
+        value(dev).sequence = [str(float(v)) for v in seq]
+
+    @prop.sequence_starter
+    def _start(dev: SimAOTF) -> None:
+        value(dev).running = True
+
+    @prop.sequence_stopper
+    def _stop(dev: SimAOTF) -> None:
+        value(dev).running = False
+
+    return prop
+
+
+class SimAOTF(_OnBench, ShutterDevice):
+    """AOTF: blanking (the shutter: open transmits) and per-line intensity in percent."""
+
+    intensity_405 = _aotf_intensity(405)
+    intensity_488 = _aotf_intensity(488)
+    intensity_560 = _aotf_intensity(560)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._init_bench()
+
+    def initialize(self) -> None:
+        self._attach()
+
+    def shutdown(self) -> None:
+        self.bench.aotf_open = False
+        self._detach()
+
+    def get_open(self) -> bool:
+        return self.bench.aotf_open
+
+    def set_open(self, open: bool) -> None:
+        self.bench.aotf_open = bool(open)
+
+
+class SimPattern(_OnBench, GenericDevice):
+    """SIM pattern generator: state ``WF`` (uniform) or an orientation × phase index."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._init_bench()
+
+    def initialize(self) -> None:
+        self._attach()
+
+    def shutdown(self) -> None:
+        self._detach()
+
+    def _check(self, state: str) -> str:
+        state = str(state)
+        if state != WF_PATTERN and int(state) >= self.bench.n_patterns:
+            raise ValueError(f"pattern {state} does not exist in {self.bench.pattern_mode} mode "
+                             f"(0…{self.bench.n_patterns - 1} or {WF_PATTERN})")
+        return state
+
+    @pymm_property(allowed_values=PATTERN_STATES, sequence_max_length=SEQUENCE_MAX_LENGTH,
+                   name="Pattern")
+    def pattern(self) -> str:
+        """``WF`` or frame index = orientation · n_phases + phase."""
+        return self.bench.pattern.value
+
+    @pattern.setter
+    def pattern(self, value: str) -> None:
+        self.bench.pattern.value = self._check(value)
+
+    @pattern.sequence_loader
+    def load_pattern_sequence(self, seq: Sequence[str]) -> None:
+        self.bench.pattern.sequence = [self._check(v) for v in seq]
+
+    @pattern.sequence_starter
+    def start_pattern_sequence(self) -> None:
+        self.bench.pattern.running = True
+
+    @pattern.sequence_stopper
+    def stop_pattern_sequence(self) -> None:
+        self.bench.pattern.running = False
+
+    @pymm_property(allowed_values=("3x3", "5x5"), name="Mode")
+    def mode(self) -> str:
+        """``3x3``: linear SIM, 9 patterns; ``5x5``: nonlinear SIM, 25 patterns."""
+        return self.bench.pattern_mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self.bench.pattern_mode = str(value)
+        self.bench.pattern.value = WF_PATTERN
+        self.bench.prepare()
+
+    @pymm_property(allowed_values=("TIRF", "GI"), name="Illumination")
+    def illumination(self) -> str:
+        """Angle of incidence: total internal reflection or grazing incidence."""
+        return self.bench.illumination
+
+    @illumination.setter
+    def illumination(self, value: str) -> None:
+        self.bench.illumination = str(value)
+        self.bench.prepare()
+
+
+def _structure(line: int) -> Any:
+    """The ``Structure-<line>`` property: what the fluorophore excited by ``line`` labels."""
+
+    def get(dev: SimSample) -> str:
+        return dev.bench.structures[line]
+
+    prop = pymm_property(allowed_values=STRUCTURES, name=f"Structure-{line}",
+                         property_type=str)(get)
+
+    @prop.setter
+    def _set(dev: SimSample, v: str) -> None:
+        dev.bench.structures[line] = str(v)
+        dev.bench.prepare()
+
+    return prop
+
+
+class SimSample(_OnBench, GenericDevice):
+    """The specimen: a BioSR structure per laser line, its seed and its brightness."""
+
+    structure_405 = _structure(405)
+    structure_488 = _structure(488)
+    structure_560 = _structure(560)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._init_bench()
+
+    def initialize(self) -> None:
+        self._attach()
+
+    def shutdown(self) -> None:
+        self._detach()
+
+    @pymm_property(limits=(0, 2**31 - 1), name="Seed")
+    def seed(self) -> int:
+        return self.bench.seed
+
+    @seed.setter
+    def seed(self, value: int) -> None:
+        self.bench.seed = int(value)
+        self.bench.prepare()
+
+    @pymm_property(limits=(0.01, 100_000.0), name="Photons")
+    def photons(self) -> float:
+        """Average photon count per raw frame at 10 mW, AOTF 100 %, 10 ms exposure."""
+        return self.bench.photons
+
+    @photons.setter
+    def photons(self, value: float) -> None:
+        self.bench.photons = float(value)
