@@ -17,7 +17,7 @@ from collections.abc import Sequence
 # subcommand name -> module that defines it (``add_parser``)
 SUBCOMMANDS: dict[str, str] = {
     "simulate": "simulators.cli",
-    "demo": "simulators.demo_cli",
+    "demo": "acquisition.demo",
     "predict": "inference.predict_cli",
 }
 

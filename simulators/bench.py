@@ -76,9 +76,37 @@ class Bench:
             return "nl-sim"
         return "gi-sim" if self.illumination == "GI" else "tirf-sim"
 
+    def scene_key(self, line: int) -> SceneKey:
+        return (line, self.mode, self.structures[line], self.seed, self.sensor_size)
+
     def scene(self, line: int) -> NoiselessSet:
-        """The noiseless raw set of the line's sample in the current mode (rendered once)."""
-        return rendered_scene(line, self.mode, self.structures[line], self.seed, self.sensor_size)
+        """The noiseless raw set of the line's sample in the current mode.
+
+        Scenes are rendered only on the bench's render thread (never on a camera thread, which
+        the interpreter may kill at exit); this waits until the scene is there.
+        """
+        key = self.scene_key(line)
+        with _scene_ready:
+            while (scene := _cached_scene(key)) is None:
+                self.prepare()
+                _scene_ready.wait(timeout=1.0)
+        return scene
+
+    def wait_until_rendered(self) -> None:
+        """Block until every line's scene in the current settings is rendered."""
+        for line in LINES:
+            self.scene(line)
+
+    def lines_in_use(self) -> list[int]:
+        """Lines whose light can reach the sample now or in a loaded sequence."""
+        lit = []
+        for line in LINES:
+            aotf = self.aotf_percent[line]
+            values = [aotf.value, *(aotf.sequence if aotf.running else [])]
+            if self.emission_on[line] and self.power_mw[line] > 0 and \
+                    any(float(v) > 0 for v in values):
+                lit.append(line)
+        return lit
 
     def prepare(self) -> None:
         """Render every line's scene in the background, so the first frames need not wait.
@@ -101,10 +129,11 @@ class Bench:
                     self._render_thread = None
                     return
                 self._render_requested = False
-            for line in LINES:
+            # lines in use first: a waiting camera needs them
+            for line in sorted(LINES, key=lambda ln: ln not in self.lines_in_use()):
                 if self.users <= 0:
                     break
-                self.scene(line)
+                render_scene(self.scene_key(line))
 
     def line_scale(self, line: int, exposure_ms: float, frame: int | None) -> float:
         """Photon-level multiplier of ``line`` for one frame (0 when no light gets through)."""
@@ -138,28 +167,43 @@ class Bench:
         return total, lit
 
 
-_scene_cache: OrderedDict[tuple, NoiselessSet] = OrderedDict()
-_scene_lock = threading.Lock()
+SceneKey = tuple[int, Mode, str, int, int]  # line, mode, structure, seed, sensor size
+_scene_cache: OrderedDict[SceneKey, NoiselessSet] = OrderedDict()
+_scene_ready = threading.Condition()
 SCENE_CACHE_SIZE = 12
 
 
-def rendered_scene(line: int, mode: Mode, structure: str, seed: int, size: int) -> NoiselessSet:
-    """A line's scene from the process-wide cache, rendered on first request."""
-    key = (line, mode, structure, seed, size)
-    with _scene_lock:
-        if key in _scene_cache:
+def _cached_scene(key: SceneKey) -> NoiselessSet | None:
+    with _scene_ready:
+        scene = _scene_cache.get(key)
+        if scene is not None:
             _scene_cache.move_to_end(key)
-            return _scene_cache[key]
-        scene = render_set(structure, mode, size, seed=seed * 1000 + line,
-                           optics=Optics.for_line(line))
-        _scene_cache[key] = scene
-        if len(_scene_cache) > SCENE_CACHE_SIZE:
-            _scene_cache.popitem(last=False)
         return scene
+
+
+def render_scene(key: SceneKey) -> NoiselessSet:
+    """Render (or fetch from the process-wide cache) the scene of ``key``."""
+    if (scene := _cached_scene(key)) is not None:
+        return scene
+    line, mode, structure, seed, size = key
+    scene = render_set(structure, mode, size, seed=seed * 1000 + line,
+                       optics=Optics.for_line(line))
+    with _scene_ready:
+        _scene_cache[key] = scene
+        while len(_scene_cache) > SCENE_CACHE_SIZE:
+            _scene_cache.popitem(last=False)
+        _scene_ready.notify_all()
+    return scene
 
 
 _benches: dict[str, Bench] = {}
 _registry_lock = threading.Lock()
+
+
+def get_bench(name: str) -> Bench | None:
+    """The bench called ``name`` if devices are attached to it."""
+    with _registry_lock:
+        return _benches.get(name)
 
 
 def attach(name: str) -> Bench:

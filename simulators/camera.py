@@ -42,7 +42,8 @@ class PixelMaps:
 
     def __init__(self, offset: np.ndarray, gain: np.ndarray, read_sigma_adu: np.ndarray,
                  model: CameraModel) -> None:
-        self.offset, self.gain, self.read_sigma_adu, self.model = offset, gain, read_sigma_adu, model
+        self.offset, self.gain, self.read_sigma_adu = offset, gain, read_sigma_adu
+        self.model = model
 
     @classmethod
     def draw(cls, model: CameraModel, shape: tuple[int, int]) -> PixelMaps:

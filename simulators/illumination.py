@@ -77,10 +77,10 @@ def k_vectors(settings: PatternSettings, cutoff_per_nm: float) -> np.ndarray:
     return np.stack([k * np.sin(a), k * np.cos(a)], axis=-1)
 
 
-def pattern(coords_nm: np.ndarray, k_yx: np.ndarray, phase: float, modulation: float,
-            second_harmonic: float = 0.0) -> np.ndarray:
-    """Illumination intensity at ``coords_nm`` (…, 2) for one orientation and phase (≥ 0)."""
-    psi = 2 * np.pi * (coords_nm[..., 0] * k_yx[0] + coords_nm[..., 1] * k_yx[1]) + phase
+def pattern(y_nm: np.ndarray, x_nm: np.ndarray, k_yx: np.ndarray, phase: float,
+            modulation: float, second_harmonic: float = 0.0) -> np.ndarray:
+    """Illumination (≥ 0) on the grid ``y_nm`` × ``x_nm`` for one orientation and phase."""
+    psi = (2 * np.pi * k_yx[0] * y_nm + phase)[:, None] + (2 * np.pi * k_yx[1] * x_nm)[None, :]
     out = 1.0 + modulation * np.cos(psi)
     if second_harmonic:
         out += second_harmonic * np.cos(2 * psi)

@@ -124,6 +124,8 @@ class SimCamera(_OnBench, CameraDevice):
         shape, roi = self.shape(), self.get_roi()
         exposure_s = self._exposure_ms / 1000.0
         dark = np.zeros(shape, np.float32)
+        for line in self.bench.lines_in_use():  # no frame may wait for a scene mid-sequence
+            self.bench.scene(line)
         start = time.perf_counter()
         i = 0
         while n is None or i < n:
@@ -407,7 +409,7 @@ class SimPattern(_OnBench, GenericDevice):
 def _structure(line: int) -> Any:
     """The ``Structure-<line>`` property: what the fluorophore excited by ``line`` labels."""
 
-    def get(dev: SimSample) -> str:
+    def get(dev: SimSample) -> Any:
         return dev.bench.structures[line]
 
     prop = pymm_property(allowed_values=STRUCTURES, name=f"Structure-{line}",

@@ -106,11 +106,10 @@ def illuminate_and_detect(sample: np.ndarray, fine_px: float, fine_factor: int, 
     # coordinates from the centre of camera pixel (0, 0)
     y = (np.arange(h) + 0.5) * fine_px - 0.5 * optics.camera_pixel_nm
     x = (np.arange(w) + 0.5) * fine_px - 0.5 * optics.camera_pixel_nm
-    coords = np.stack(np.meshgrid(y, x, indexing="ij"), axis=-1)
     frames = []
     for o in range(patterns.n_orientations):
         for p in range(patterns.n_phases):
-            illum = pattern(coords, kvecs[o], phases[o, p], patterns.modulation,
+            illum = pattern(y, x, kvecs[o], phases[o, p], patterns.modulation,
                             patterns.second_harmonic)
             frames.append(bin_pixels(apply_otf(sample * illum, otf), fine_factor))
     raw = np.clip(np.stack(frames), 0, None)

@@ -197,10 +197,10 @@ def _er(cell: CellOutline, rng: np.random.Generator) -> PointsAndWeights:
             continue
         radius = rng.uniform(25, 50)
         parts.append(sample_tube(_curved_edge(a, b, rng), 1.0, radius, rng))
-    for centre in cell.random_points(rng.integers(2, 5), rng):
+    for centre in cell.random_points(int(rng.integers(2, 5)), rng):
         radius = rng.uniform(500, 1300)
         n = int(0.02 * np.pi * radius**2 / 10)
-        parts.append(_filled_blob(centre, radius, n, rng, holes=rng.integers(0, 6)))
+        parts.append(_filled_blob(centre, radius, n, rng, holes=int(rng.integers(0, 6))))
     pts = np.concatenate(parts) if parts else np.empty((0, 2))
     return pts, np.ones(len(pts))
 
@@ -221,7 +221,7 @@ def _factin(cell: CellOutline, rng: np.random.Generator) -> PointsAndWeights:
     """F-actin: a few bright stress-fibre bundles plus a dense mesh of short filaments."""
     parts, weights = [], []
     main_angle = rng.uniform(0, np.pi)
-    for start in cell.random_points(rng.integers(3, 9), rng):
+    for start in cell.random_points(int(rng.integers(3, 9)), rng):
         angle = main_angle + rng.normal(0, 0.15)
         back = start - 15000 * np.array([np.sin(angle), np.cos(angle)])
         chain = worm_like_chain(back, angle, 30000, persistence_nm=60000, rng=rng)
