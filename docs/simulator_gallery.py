@@ -16,7 +16,10 @@ import numpy as np
 from simulators import STRUCTURES, simulate
 
 
-def main(out: Path = Path(__file__).with_name("simulator.png")) -> None:
+OUT = Path(__file__).with_name("simulator.png")
+
+
+def main(out: Path = OUT) -> None:
     fig, axes = plt.subplots(len(STRUCTURES), 4, figsize=(12, 12.4))
     for row, structure in zip(axes, STRUCTURES, strict=True):
         s = simulate(structure, "tirf-sim", photons=200, size=256, seed=1)
