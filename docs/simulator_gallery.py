@@ -8,9 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from simulators import STRUCTURES, simulate
@@ -20,6 +17,9 @@ OUT = Path(__file__).with_name("simulator.png")
 
 
 def main(out: Path = OUT) -> None:
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(len(STRUCTURES), 4, figsize=(12, 12.4))
     for row, structure in zip(axes, STRUCTURES, strict=True):
         s = simulate(structure, "tirf-sim", photons=200, size=256, seed=1)
