@@ -12,7 +12,6 @@ import numpy as np
 
 from simulators import STRUCTURES, simulate
 
-
 OUT = Path(__file__).with_name("simulator.png")
 
 
