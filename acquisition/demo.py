@@ -36,7 +36,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import tifffile
     import useq
     from rich.progress import Progress
 
@@ -52,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
           "No super-resolution in this demo yet: DFCAN inference is not wired in.")
     core = create_core("demo")
     frames: queue.Queue[tuple[np.ndarray, dict] | None] = queue.Queue()
+    writer = _Writer(frames, args.out)
     try:
         sensor = core.getImageWidth()
         if args.roi:
@@ -67,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
             channels=tuple(useq.Channel(config=c, exposure=args.exposure) for c in CHANNELS))
         events = expand_sim_events(sequence, N_PATTERNS)
         core.mda.events.frameReady.connect(
-            lambda img, event, meta: frames.put((img, {**event.index, "meta": meta})))
-        writer = threading.Thread(target=_write, args=(frames, args.out, tifffile))
+            lambda img, event, meta: frames.put((img, dict(event.index))))
         writer.start()
         t0 = time.perf_counter()
         with Progress() as progress:
@@ -77,35 +76,51 @@ def run(args: argparse.Namespace) -> int:
             core.mda.run(events)
         elapsed = time.perf_counter() - t0
     finally:
-        for line in ("405", "488", "560"):
-            core.setShutterOpen(f"Laser{line}", False)
-        core.setShutterOpen("AOTF", False)
+        release_core(core)  # lasers off, AOTF blanked, devices unloaded
         frames.put(None)
-        release_core(core)
-    writer.join()
-    summary = {"frames": len(events), "seconds": round(elapsed, 2),
-               "frames_per_s": round(len(events) / elapsed, 1), "output": str(args.out)}
+        if writer.is_alive():
+            writer.join()
+    if writer.error is not None:
+        raise OSError(f"writing to {args.out} failed: {writer.error}") from writer.error
+    if writer.written != len(events):
+        raise RuntimeError(f"{len(events)} frames were requested but {writer.written} written")
+    summary = {"frames": writer.written, "seconds": round(elapsed, 2),
+               "frames_per_s": round(writer.written / elapsed, 1), "output": str(args.out)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"{len(events)} raw frames in {elapsed:.1f} s ({summary['frames_per_s']} frames/s) "
+    print(f"{writer.written} raw frames in {elapsed:.1f} s ({summary['frames_per_s']} frames/s) "
           f"→ {args.out}/raw_<channel>.tif, wf_<channel>.tif")
     return 0
 
 
-def _write(frames: queue.Queue, out: Path, tifffile: Any) -> None:
-    """Writer thread: one BigTIFF page per raw frame, and the WF (mean) of each complete set."""
-    raw = {c: tifffile.TiffWriter(out / f"raw_{c}.tif", bigtiff=True) for c in CHANNELS}
-    wf = {c: tifffile.TiffWriter(out / f"wf_{c}.tif", bigtiff=True) for c in CHANNELS}
-    sets: dict[str, list[np.ndarray]] = {c: [] for c in CHANNELS}
-    try:
-        while (item := frames.get()) is not None:
-            img, index = item
-            channel = CHANNELS[index["c"]]
-            raw[channel].write(img, contiguous=True)
-            sets[channel].append(img)
-            if len(sets[channel]) == N_PATTERNS:
-                wf[channel].write(np.mean(sets[channel], axis=0, dtype=np.float32),
-                                  contiguous=True)
-                sets[channel] = []
-    finally:
-        for w in (*raw.values(), *wf.values()):
-            w.close()
+class _Writer(threading.Thread):
+    """One BigTIFF page per raw frame, and the WF (mean) of each complete set; counts what it
+    wrote and keeps the error that stopped it, if any."""
+
+    def __init__(self, frames: queue.Queue[tuple[np.ndarray, dict] | None], out: Path) -> None:
+        super().__init__(name="demo-writer")
+        self.frames, self.out = frames, out
+        self.written = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        import tifffile
+
+        raw = {c: tifffile.TiffWriter(self.out / f"raw_{c}.tif", bigtiff=True) for c in CHANNELS}
+        wf = {c: tifffile.TiffWriter(self.out / f"wf_{c}.tif", bigtiff=True) for c in CHANNELS}
+        sets: dict[str, list[np.ndarray]] = {c: [] for c in CHANNELS}
+        try:
+            while (item := self.frames.get()) is not None:
+                img, index = item
+                channel = CHANNELS[index["c"]]
+                raw[channel].write(img, contiguous=True)
+                self.written += 1
+                sets[channel].append(img)
+                if len(sets[channel]) == N_PATTERNS:
+                    wf[channel].write(np.mean(sets[channel], axis=0, dtype=np.float32),
+                                      contiguous=True)
+                    sets[channel] = []
+        except Exception as exc:
+            self.error = exc
+        finally:
+            for w in (*raw.values(), *wf.values()):
+                w.close()

@@ -34,8 +34,11 @@ GOAL_512 = 500.0
 
 
 def _core_with_sensor(size: int, folder: Path) -> UniMMCore:
-    text = resolve_config("demo").read_text().replace(
-        "#py Property,Camera,SensorSize,512", f"#py Property,Camera,SensorSize,{size}")
+    line = "#py Property,Camera,SensorSize,512"
+    text = resolve_config("demo").read_text()
+    if line not in text:
+        raise RuntimeError(f"the demo cfg no longer has the line {line!r}")
+    text = text.replace(line, f"#py Property,Camera,SensorSize,{size}")
     cfg = folder / f"demo_{size}.cfg"
     cfg.write_text(text)
     core = create_core(cfg)

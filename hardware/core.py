@@ -6,11 +6,13 @@ The name ``demo`` means the simulated microscope's configuration shipped with Li
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from importlib import resources
 from pathlib import Path
 
+from pymmcore_plus import DeviceType
 from pymmcore_plus.experimental.unicore import UniMMCore
 
 DEMO = "demo"
@@ -19,8 +21,11 @@ DEMO = "demo"
 def resolve_config(cfg: str | Path) -> Path:
     """The path of a ``.cfg``: ``demo`` is the bundled simulated microscope."""
     if str(cfg) == DEMO:
-        with resources.as_file(resources.files("simulators") / "demo.cfg") as path:
-            return Path(path)
+        # the package ships as plain files (setuptools package-data), never zipped
+        path = Path(str(resources.files("simulators").joinpath("demo.cfg")))
+        if not path.is_file():
+            raise FileNotFoundError(f"the bundled demo configuration is missing: {path}")
+        return path
     path = Path(cfg).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"Micro-Manager configuration not found: {path}")
@@ -46,14 +51,30 @@ def create_core(cfg: str | Path | None = DEMO, mm_path: str | Path | None = None
     return core
 
 
+def close_all_shutters(core: UniMMCore) -> None:
+    """Close every shutter device: laser emission off, AOTF blanked (each one tried)."""
+    errors = []
+    for label in core.getLoadedDevicesOfType(DeviceType.Shutter):
+        try:
+            core.setShutterOpen(label, False)
+        except Exception as exc:  # keep closing the others
+            errors.append(f"{label}: {exc}")
+    if errors:
+        raise RuntimeError("could not close every shutter: " + "; ".join(errors))
+
+
 def release_core(core: UniMMCore) -> None:
-    """Stop acquisition and unload every device (a clean exit for the C++ core)."""
-    if core.isSequenceRunning():
-        core.stopSequenceAcquisition()
-    core.unloadAllDevices()
+    """Stop acquisition, close every shutter and unload every device (a clean exit for the
+    C++ core)."""
+    try:
+        if core.isSequenceRunning():
+            core.stopSequenceAcquisition()
+        close_all_shutters(core)
+    finally:
+        core.unloadAllDevices()
 
 
+@functools.cache
 def _empty_adapter_dir() -> str:
-    path = Path(tempfile.gettempdir()) / "livesr-no-adapters"
-    path.mkdir(exist_ok=True)
-    return str(path)
+    """A private empty folder standing in for a Micro-Manager installation (one per process)."""
+    return tempfile.mkdtemp(prefix="livesr-no-adapters-")

@@ -1,12 +1,33 @@
 """The simulated SIM microscope: samples, optics, illumination, camera noise, and the
-Micro-Manager Python devices that render frames from that physics (``demo.cfg``)."""
+Micro-Manager Python devices that render frames from that physics (``demo.cfg``).
 
-from .camera import CameraModel
-from .illumination import MODES, Mode, PatternSettings, default_patterns
-from .optics import EMISSION_NM, Optics
-from .photons import average_photon_count, foreground_mask
-from .render import NoiselessSet, SimulatedSet, render_set, simulate
-from .samples import STRUCTURES, Structure, generate_sample
+Names are imported on first use, so that ``import simulators`` (the CLI, the demo ``.cfg``
+lookup) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "CameraModel": "camera",
+    "EMISSION_NM": "optics",
+    "MODES": "illumination",
+    "Mode": "illumination",
+    "NoiselessSet": "render",
+    "Optics": "optics",
+    "PatternSettings": "illumination",
+    "STRUCTURES": "samples",
+    "SimulatedSet": "render",
+    "Structure": "samples",
+    "average_photon_count": "photons",
+    "default_patterns": "illumination",
+    "foreground_mask": "photons",
+    "generate_sample": "samples",
+    "render_set": "render",
+    "simulate": "render",
+}
 
 __all__ = [
     "EMISSION_NM",
@@ -26,3 +47,18 @@ __all__ = [
     "render_set",
     "simulate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from .camera import CameraModel
+    from .illumination import MODES, Mode, PatternSettings, default_patterns
+    from .optics import EMISSION_NM, Optics
+    from .photons import average_photon_count, foreground_mask
+    from .render import NoiselessSet, SimulatedSet, render_set, simulate
+    from .samples import STRUCTURES, Structure, generate_sample

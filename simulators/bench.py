@@ -65,6 +65,7 @@ class Bench:
     _render_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _render_thread: threading.Thread | None = field(default=None, repr=False)
     _render_requested: bool = field(default=False, repr=False)
+    _render_error: BaseException | None = field(default=None, repr=False)
 
     @property
     def n_patterns(self) -> int:
@@ -88,9 +89,20 @@ class Bench:
         key = self.scene_key(line)
         with _scene_ready:
             while (scene := _cached_scene(key)) is None:
+                if self._render_error is not None:
+                    error, self._render_error = self._render_error, None
+                    raise RuntimeError(f"the simulated sample could not be rendered: "
+                                       f"{error!r}") from error
+                if self.users <= 0:
+                    raise RuntimeError(f"bench {self.name!r} was released: no devices attached")
                 self.prepare()
                 _scene_ready.wait(timeout=1.0)
         return scene
+
+    @property
+    def rendering(self) -> bool:
+        """Whether a scene is being rendered now (devices report busy meanwhile)."""
+        return self._render_thread is not None
 
     def wait_until_rendered(self) -> None:
         """Block until every line's scene in the current settings is rendered."""
@@ -123,17 +135,24 @@ class Bench:
                 self._render_thread.start()
 
     def _render_loop(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._render_lock:
+                    if not self._render_requested or self.users <= 0:
+                        return
+                    self._render_requested = False
+                # lines in use first: a waiting camera needs them
+                for line in sorted(LINES, key=lambda ln: ln not in self.lines_in_use()):
+                    if self.users <= 0:
+                        break
+                    render_scene(self.scene_key(line))
+        except Exception as exc:  # handed to whoever waits for a scene
+            with _scene_ready:
+                self._render_error = exc
+                _scene_ready.notify_all()
+        finally:
             with self._render_lock:
-                if not self._render_requested or self.users <= 0:
-                    self._render_thread = None
-                    return
-                self._render_requested = False
-            # lines in use first: a waiting camera needs them
-            for line in sorted(LINES, key=lambda ln: ln not in self.lines_in_use()):
-                if self.users <= 0:
-                    break
-                render_scene(self.scene_key(line))
+                self._render_thread = None
 
     def line_scale(self, line: int, exposure_ms: float, frame: int | None) -> float:
         """Photon-level multiplier of ``line`` for one frame (0 when no light gets through)."""
@@ -147,11 +166,11 @@ class Bench:
         """Pattern state in force for a frame: ``WF`` or an index into the raw set."""
         return self.pattern.at(frame)
 
-    def expected_photons(self, exposure_ms: float, frame: int | None,
+    def expected_photons(self, exposure_ms: float, frame: int | None, state: str,
                          roi: tuple[int, int, int, int]) -> tuple[np.ndarray | None, list[int]]:
-        """Expected photons per pixel in the ROI (x, y, w, h), and the lines that contributed."""
+        """Expected photons per pixel in the ROI (x, y, w, h) for pattern ``state`` (taken once
+        per frame with :meth:`frame_state`), and the lines that contributed."""
         x, y, w, h = roi
-        state = self.frame_state(frame)
         total: np.ndarray | None = None
         lit: list[int] = []
         for line in LINES:
@@ -160,7 +179,13 @@ class Bench:
                 continue
             scene = self.scene(line)
             frames = scene.raw_photons
-            img = (frames.mean(axis=0) if state == WF_PATTERN else frames[int(state)])
+            if state == WF_PATTERN:
+                img = scene.wf_photons
+            elif int(state) < len(frames):
+                img = frames[int(state)]
+            else:
+                raise ValueError(f"pattern {state} does not exist in the {len(frames)}-pattern "
+                                 f"{self.mode} scene")
             part = img[y:y + h, x:x + w] * scale
             total = part if total is None else total + part
             lit.append(line)
@@ -186,8 +211,9 @@ def render_scene(key: SceneKey) -> NoiselessSet:
     if (scene := _cached_scene(key)) is not None:
         return scene
     line, mode, structure, seed, size = key
+    # one cell for every line, each line's structure drawn from its own seed
     scene = render_set(structure, mode, size, seed=seed * 1000 + line,
-                       optics=Optics.for_line(line))
+                       optics=Optics.for_line(line), cell_seed=seed)
     with _scene_ready:
         _scene_cache[key] = scene
         while len(_scene_cache) > SCENE_CACHE_SIZE:

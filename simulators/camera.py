@@ -70,30 +70,39 @@ class PixelMaps:
 
 class FastNoise:
     """Real-time noise: shot noise as a Gaussian of variance QE·photons (exact in mean and
-    variance), normal deviates taken from a pre-drawn bank so a 512² frame costs < 1 ms.
+    variance), read noise per pixel; the normal deviates are windows at random offsets into a
+    pre-drawn bank a little larger than the frame, so a 512² frame costs < 1 ms and frames of
+    one SIM set practically never share a noise field.
 
-    Frames drawn this way are not independent across the bank's combinations; use
-    ``PixelMaps.expose`` where exact Poisson statistics matter (training data, analysis).
+    Use ``PixelMaps.expose`` where exact Poisson statistics matter (training data, analysis).
     """
 
+    MARGIN = 64  # extra rows and columns of the bank: 65² offsets per bank field
+
     def __init__(self, maps: PixelMaps, rng: np.random.Generator, bank_bytes: int = 64 << 20):
-        shape = maps.offset.shape
-        n = int(np.clip(bank_bytes // (2 * 4 * maps.offset.size), 3, 16))
+        self.shape = maps.offset.shape
+        padded = (self.shape[0] + self.MARGIN, self.shape[1] + self.MARGIN)
+        n = int(np.clip(bank_bytes // (2 * 4 * padded[0] * padded[1]), 2, 8))
         self.maps, self.rng = maps, rng
-        self.shot_bank = rng.standard_normal((n, *shape), dtype=np.float32)
-        read = rng.standard_normal((n, *shape), dtype=np.float32)
-        self.read_bank = read * maps.read_sigma_adu + maps.offset
-        self._work = np.empty(shape, np.float32)
+        self.shot_bank = rng.standard_normal((n, *padded), dtype=np.float32)
+        self.read_bank = rng.standard_normal((n, *padded), dtype=np.float32)
+        self._work = np.empty(self.shape, np.float32)
+
+    def _window(self, bank: np.ndarray) -> np.ndarray:
+        k = self.rng.integers(len(bank))
+        dy, dx = self.rng.integers(0, self.MARGIN + 1, 2)
+        return bank[k, dy:dy + self.shape[0], dx:dx + self.shape[1]]
 
     def expose(self, photons: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        i, j = self.rng.integers(0, len(self.shot_bank), 2)
         w = self._work
         np.multiply(np.clip(photons, 0, None, out=w), self.maps.model.qe, out=w)  # electrons
         s = np.sqrt(w)
-        s *= self.shot_bank[i]
+        s *= self._window(self.shot_bank)
         w += s
         w *= self.maps.gain
-        w += self.read_bank[j]
+        r = self._window(self.read_bank) * self.maps.read_sigma_adu
+        w += r
+        w += self.maps.offset
         return _to_uint16(w, self.maps.model.max_adu, out)
 
 

@@ -6,36 +6,35 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .illumination import MODES
-from .optics import EMISSION_NM
-from .samples import STRUCTURES
+from .names import EMISSION_NM, MODES, STRUCTURES
+
+
+def _number(text: str, kind: type[int] | type[float]) -> float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not {'an integer' if kind is int else 'a number'}: {text!r}") from None
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _number(text, float)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
 def _even_size(text: str) -> int:
+    from .render import check_size
+
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 32 or value > 4096 or value % 2:
-        raise argparse.ArgumentTypeError(f"must be an even number of pixels in 32…4096, got {text}")
-    return value
+        return check_size(int(_number(text, int)))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = int(_number(text, int))
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be ≥ 0, got {text}")
     return value

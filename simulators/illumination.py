@@ -8,13 +8,13 @@ Frames are ordered orientation-major: frame = orientation · n_phases + phase.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-Mode = Literal["tirf-sim", "gi-sim", "nl-sim", "wf"]
-MODES: tuple[Mode, ...] = ("tirf-sim", "gi-sim", "nl-sim", "wf")
+from .names import MODES, Mode
+
+__all__ = ["MODES", "Mode", "PatternSettings", "default_patterns", "k_vectors", "pattern",
+           "phase_offsets"]
 
 
 class PatternSettings(BaseModel):

@@ -23,6 +23,7 @@ from pymmcore_plus.experimental.unicore import (
 
 from .bench import LINES, WF_PATTERN, Bench, SequencedValue, attach, detach
 from .camera import CameraModel, FastNoise, PixelMaps
+from .render import MAX_SIZE, MIN_SIZE, check_size
 from .samples import STRUCTURES
 
 SEQUENCE_MAX_LENGTH = 1024
@@ -50,12 +51,11 @@ class _OnBench:
             raise ValueError("Bench is a pre-init property: set it before initialization")
         self._bench_name = str(value)
 
-    def _attach(self) -> Bench:
+    def initialize(self) -> None:
         self.bench = attach(self._bench_name)
         self._attached = True
-        return self.bench
 
-    def _detach(self) -> None:
+    def shutdown(self) -> None:
         if self._attached:
             detach(self.bench)
             self._attached = False
@@ -76,16 +76,18 @@ class SimCamera(_OnBench, CameraDevice):
         self._maps: PixelMaps | None = None
         self._fast: FastNoise | None = None
         self._rng = np.random.default_rng(0)
+        self._acquiring = False
 
     # -- life cycle
     def initialize(self) -> None:
-        bench = self._attach()
-        bench.sensor_size = self._sensor
-        self._rebuild_noise()
-        bench.prepare()
+        super().initialize()
+        self.bench.sensor_size = self._sensor
+        self._rebuild_noise(reseed=True)
+        self.bench.prepare()
 
-    def shutdown(self) -> None:
-        self._detach()
+    def _refuse_while_acquiring(self, what: str) -> None:
+        if self._acquiring:
+            raise RuntimeError(f"camera busy acquiring: stop the sequence before changing {what}")
 
     # -- required camera API
     def get_exposure(self) -> float:
@@ -107,6 +109,7 @@ class SimCamera(_OnBench, CameraDevice):
         return self._roi or (0, 0, self._sensor, self._sensor)
 
     def set_roi(self, x: int, y: int, width: int, height: int) -> None:
+        self._refuse_while_acquiring("the ROI")
         if x < 0 or y < 0 or width <= 0 or height <= 0 or x + width > self._sensor \
                 or y + height > self._sensor:
             raise ValueError(f"ROI ({x}, {y}, {width}, {height}) does not fit the "
@@ -115,33 +118,43 @@ class SimCamera(_OnBench, CameraDevice):
         self._rebuild_noise()
 
     def clear_roi(self) -> None:
+        self._refuse_while_acquiring("the ROI")
         self._roi = None
         self._rebuild_noise()
 
     def start_sequence(
         self, n: int | None, get_buffer: Callable[[Sequence[int], DTypeLike], np.ndarray]
     ) -> Iterator[Mapping]:
-        shape, roi = self.shape(), self.get_roi()
-        exposure_s = self._exposure_ms / 1000.0
-        dark = np.zeros(shape, np.float32)
-        for line in self.bench.lines_in_use():  # no frame may wait for a scene mid-sequence
-            self.bench.scene(line)
-        start = time.perf_counter()
-        i = 0
-        while n is None or i < n:
-            buf = get_buffer(shape, np.uint16)
-            photons, lit = self.bench.expected_photons(self._exposure_ms, i, roi)
-            self._expose(dark if photons is None else photons, buf)
-            # the exposure takes its time: frame i is read out at start + (i + 1)·exposure
-            remaining = start + (i + 1) * exposure_s - time.perf_counter()
-            if remaining > 0:
-                time.sleep(remaining)
-            yield {
-                "LiveSR-Pattern": self.bench.frame_state(i),
-                "LiveSR-Lines": ",".join(map(str, lit)) or "none",
-                "LiveSR-SequenceIndex": str(i),
-            }
-            i += 1
+        """Frames as the bench lights them; frame ``i`` uses element ``i`` of running property
+        sequences. One exposure per sequence, honoured: frame ``i`` is read out no earlier than
+        one exposure after the previous one (and never in a burst after a stall)."""
+        self._refuse_while_acquiring("acquisition (a snap or sequence is already running)")
+        self._acquiring = True
+        try:
+            shape, roi = self.shape(), self.get_roi()
+            exposure_ms = self._exposure_ms
+            dark = np.zeros(shape, np.float32)
+            for line in self.bench.lines_in_use():  # no frame may wait for a scene mid-sequence
+                self.bench.scene(line)
+            readout = time.perf_counter()
+            i = 0
+            while n is None or i < n:
+                buf = get_buffer(shape, np.uint16)
+                state = self.bench.frame_state(i)
+                photons, lit = self.bench.expected_photons(exposure_ms, i, state, roi)
+                self._expose(dark if photons is None else photons, buf)
+                readout = max(readout, time.perf_counter() - exposure_ms / 1000.0) \
+                    + exposure_ms / 1000.0
+                if (wait := readout - time.perf_counter()) > 0:
+                    time.sleep(wait)  # the exposure itself
+                yield {
+                    "LiveSR-Pattern": state,
+                    "LiveSR-Lines": ",".join(map(str, lit)) or "none",
+                    "LiveSR-SequenceIndex": str(i),
+                }
+                i += 1
+        finally:
+            self._acquiring = False
 
     def _expose(self, photons: np.ndarray, out: np.ndarray) -> None:
         if self._noise == "fast" and self._fast is not None:
@@ -149,20 +162,24 @@ class SimCamera(_OnBench, CameraDevice):
         elif self._maps is not None:
             self._maps.expose(photons, self._rng, out=out)
 
-    def _rebuild_noise(self) -> None:
+    def _rebuild_noise(self, reseed: bool = False) -> None:
+        """New pixel maps for the current ROI and model; the noise stream restarts only when
+        ``reseed`` (a new Seed), so other changes do not repeat earlier frames' noise."""
         x, y, w, h = self.get_roi()
         full = self._model.pixel_maps((self._sensor, self._sensor))
         self._maps = full.crop(y, x, h, w)
-        self._rng = np.random.default_rng(self._seed)
+        if reseed:
+            self._rng = np.random.default_rng(self._seed)
         self._fast = FastNoise(self._maps, self._rng) if self._noise == "fast" else None
 
     def _set_model(self, **changes: Any) -> None:
+        self._refuse_while_acquiring("the camera model")
         self._model = self._model.model_copy(update=changes)
         if self._attached:
             self._rebuild_noise()
 
     # -- properties
-    @pymm_property(is_pre_init=True, limits=(32, 4096), name="SensorSize")
+    @pymm_property(is_pre_init=True, limits=(MIN_SIZE, MAX_SIZE), name="SensorSize")
     def sensor_size(self) -> int:
         """Width = height of the sensor in pixels (even)."""
         return self._sensor
@@ -171,10 +188,7 @@ class SimCamera(_OnBench, CameraDevice):
     def sensor_size(self, value: int) -> None:
         if self._attached:
             raise ValueError("SensorSize is a pre-init property: set it before initialization")
-        size = int(value)
-        if size % 2:
-            raise ValueError(f"SensorSize must be even, got {size}")
-        self._sensor = size
+        self._sensor = check_size(int(value))
 
     @pymm_property(allowed_values=("fast", "exact"), name="Noise")
     def noise(self) -> str:
@@ -183,6 +197,7 @@ class SimCamera(_OnBench, CameraDevice):
 
     @noise.setter
     def noise(self, value: str) -> None:
+        self._refuse_while_acquiring("Noise")
         self._noise = str(value)
         if self._attached:
             self._rebuild_noise()
@@ -194,9 +209,10 @@ class SimCamera(_OnBench, CameraDevice):
 
     @seed.setter
     def seed(self, value: int) -> None:
+        self._refuse_while_acquiring("Seed")
         self._seed = int(value)
         if self._attached:
-            self._rebuild_noise()
+            self._rebuild_noise(reseed=True)
 
     @pymm_property(limits=(0.01, 100.0), name="Gain-ADU/e")
     def gain(self) -> float:
@@ -241,12 +257,12 @@ class SimLaser(_OnBench, ShutterDevice):
         self._max_mw = 100.0
 
     def initialize(self) -> None:
-        self._attach()
+        super().initialize()
         self.set_property_limits("PowerSetpoint-mW", (0.0, self._max_mw))
 
     def shutdown(self) -> None:
         self.bench.emission_on[self._line] = False
-        self._detach()
+        super().shutdown()
 
     def get_open(self) -> bool:
         return self.bench.emission_on[self._line]
@@ -328,12 +344,9 @@ class SimAOTF(_OnBench, ShutterDevice):
         super().__init__()
         self._init_bench()
 
-    def initialize(self) -> None:
-        self._attach()
-
     def shutdown(self) -> None:
         self.bench.aotf_open = False
-        self._detach()
+        super().shutdown()
 
     def get_open(self) -> bool:
         return self.bench.aotf_open
@@ -348,12 +361,6 @@ class SimPattern(_OnBench, GenericDevice):
     def __init__(self) -> None:
         super().__init__()
         self._init_bench()
-
-    def initialize(self) -> None:
-        self._attach()
-
-    def shutdown(self) -> None:
-        self._detach()
 
     def _check(self, state: str) -> str:
         state = str(state)
@@ -391,8 +398,11 @@ class SimPattern(_OnBench, GenericDevice):
 
     @mode.setter
     def mode(self, value: str) -> None:
+        if self.bench.pattern.running:
+            raise RuntimeError("stop the pattern sequence before changing Mode")
         self.bench.pattern_mode = str(value)
         self.bench.pattern.value = WF_PATTERN
+        self.bench.pattern.sequence = []  # indices of the other mode mean other patterns
         self.bench.prepare()
 
     @pymm_property(allowed_values=("TIRF", "GI"), name="Illumination")
@@ -433,12 +443,6 @@ class SimSample(_OnBench, GenericDevice):
     def __init__(self) -> None:
         super().__init__()
         self._init_bench()
-
-    def initialize(self) -> None:
-        self._attach()
-
-    def shutdown(self) -> None:
-        self._detach()
 
     @pymm_property(limits=(0, 2**31 - 1), name="Seed")
     def seed(self) -> int:

@@ -13,8 +13,10 @@ import numpy as np
 import scipy.fft as sfft
 from pydantic import BaseModel, ConfigDict, Field
 
-# emission peak (nm) seen for each excitation laser line (nm)
-EMISSION_NM: dict[int, float] = {405: 450.0, 488: 525.0, 560: 610.0}
+from .names import EMISSION_NM
+
+__all__ = ["EMISSION_NM", "Optics", "apply_otf", "bin_pixels", "incoherent_otf",
+           "radial_frequency"]
 
 OTFForm = Literal["ideal", "damped"]
 

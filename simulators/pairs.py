@@ -60,7 +60,7 @@ def training_pairs(
         sample_seed = int(root.spawn(1)[0].generate_state(1)[0])
         scene = render_set(structure, mode, size, sample_seed, optics)
         for photons in photon_levels:
-            recorded = scene.at_photons(photons, camera, np.random.default_rng([sample_seed,
-                                                                               int(photons)]))
+            noise_seed = [sample_seed, *np.frombuffer(np.float64(photons).tobytes(), np.uint32)]
+            recorded = scene.at_photons(photons, camera, np.random.default_rng(noise_seed))
             x = recorded.wf if input_kind == "wf" else recorded.raw.astype(np.float32)
             yield TrainingPair(x, recorded.gt, structure, float(photons), sample_seed)

@@ -10,6 +10,7 @@ photon count in the foreground is the requested level (BioSR's definition).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,11 @@ class NoiselessSet:
     gt: np.ndarray  # (H·s, W·s) float32 on the same scale
     params: dict[str, Any]
 
+    @cached_property
+    def wf_photons(self) -> np.ndarray:
+        """The uniform-illumination (WF) frame: the mean of the raw set."""
+        return self.raw_photons.mean(axis=0)
+
     def at_photons(self, photons: float, camera: CameraModel | None = None,
                    seed: int | np.random.Generator | None = None) -> SimulatedSet:
         """The set recorded at an average photon count of ``photons`` with camera noise."""
@@ -66,8 +72,13 @@ def render_set(
     optics: Optics | None = None,
     patterns: PatternSettings | None = None,
     fine_factor: int | None = None,
+    cell_seed: int | None = None,
 ) -> NoiselessSet:
-    """Render ``structure`` as a ``size``×``size`` camera image set in ``mode`` (noiseless)."""
+    """Render ``structure`` as a ``size``×``size`` camera image set in ``mode`` (noiseless).
+
+    ``cell_seed`` draws the cell outline separately from the structure (the default: from
+    ``seed``), so that several structures, one per laser line, can share one cell.
+    """
     optics = optics or Optics()
     patterns = patterns or default_patterns(mode)
     check_size(size)
@@ -75,13 +86,19 @@ def render_set(
     if fine_factor < 4 or fine_factor % patterns.sr_factor:
         raise ValueError(f"fine_factor {fine_factor} must be ≥ 4 and a multiple of the SR factor "
                          f"{patterns.sr_factor}")
+    kvecs = k_vectors(patterns, optics.cutoff_per_nm)
+    nyquist = 0.5 / optics.camera_pixel_nm
+    if patterns.modulation and float(np.hypot(*kvecs[0])) >= nyquist:
+        raise ValueError(f"the pattern frequency {np.hypot(*kvecs[0]) * 1e3:.2f}/µm is beyond the "
+                         f"camera's Nyquist frequency {nyquist * 1e3:.2f}/µm: use smaller pixels "
+                         f"than {optics.camera_pixel_nm} nm")
     sample_rng, phase_rng = (np.random.default_rng(s)
                              for s in np.random.SeedSequence(seed).spawn(2))
     fine_px = optics.camera_pixel_nm / fine_factor
     fine_shape = (size * fine_factor, size * fine_factor)
-    sample = generate_sample(structure, fine_shape, fine_px, sample_rng)
+    sample = generate_sample(structure, fine_shape, fine_px, sample_rng,
+                             cell_seed=seed if cell_seed is None else cell_seed)
 
-    kvecs = k_vectors(patterns, optics.cutoff_per_nm)
     phases = phase_offsets(patterns, phase_rng)
     raw = illuminate_and_detect(sample, fine_px, fine_factor, optics, patterns, kvecs, phases)
 
@@ -121,24 +138,33 @@ def illuminate_and_detect(sample: np.ndarray, fine_px: float, fine_factor: int, 
     return raw.astype(np.float32)
 
 
-def check_size(size: int) -> None:
+MIN_SIZE, MAX_SIZE = 32, 2048  # camera pixels per side; the fine grid is 4–6× that
+
+
+def check_size(size: int) -> int:
     """Camera images must be even-sized (the SR grids and FFT conventions rely on it)."""
-    if not isinstance(size, int | np.integer) or size < 32 or size > 4096 or size % 2:
-        raise ValueError(f"size must be an even number of camera pixels in 32…4096, got {size}")
+    if not isinstance(size, int | np.integer) or not MIN_SIZE <= size <= MAX_SIZE or size % 2:
+        raise ValueError(f"size must be an even number of camera pixels in "
+                         f"{MIN_SIZE}…{MAX_SIZE}, got {size}")
+    return int(size)
 
 
 def describe(structure: str, mode: str, size: int, seed: int, optics: Optics,
              patterns: PatternSettings, fine_factor: int, kvecs: np.ndarray, phases: np.ndarray,
              gt_cutoff: float) -> dict[str, Any]:
     """Everything needed to interpret (or reconstruct) a simulated set, JSON-ready."""
-    k = float(np.hypot(*kvecs[0])) if len(kvecs) else 0.0
+    k = float(np.hypot(*kvecs[0])) if patterns.modulation else 0.0
+    s = patterns.sr_factor
     return {
         "structure": structure, "mode": mode, "seed": seed, "size_px": size,
         "frame_order": "orientation-major (frame = orientation * n_phases + phase)",
         "camera_pixel_nm": optics.camera_pixel_nm,
         "fine_pixel_nm": optics.camera_pixel_nm / fine_factor,
         "sr_factor": patterns.sr_factor,
-        "sr_pixel_nm": optics.camera_pixel_nm / patterns.sr_factor,
+        "sr_pixel_nm": optics.camera_pixel_nm / s,
+        "sr_grid_origin": f"SR pixel (0, 0) covers the top-left {s}×{s} of camera pixel (0, 0): "
+                          f"its centre lies {(s - 1) / (2 * s):.4f} camera pixels up and left of "
+                          "camera pixel (0, 0)'s centre (as depth_to_space places it)",
         "na": optics.na, "excitation_nm": optics.excitation_nm,
         "emission_nm": optics.emission_nm, "otf_form": optics.otf_form,
         "otf_curvature": optics.otf_curvature,
@@ -146,9 +172,10 @@ def describe(structure: str, mode: str, size: int, seed: int, optics: Optics,
         "gt_cutoff_per_um": gt_cutoff * 1e3,
         "pattern": {
             "n_orientations": patterns.n_orientations, "n_phases": patterns.n_phases,
-            "frequency_per_um": k * 1e3, "period_nm": 1.0 / k if k else None,
-            "angles_rad": patterns.angles_rad.tolist(),
-            "k_vectors_per_um": (kvecs * 1e3).tolist(),
+            "uniform": not patterns.modulation,
+            "frequency_per_um": k * 1e3 if k else None, "period_nm": 1.0 / k if k else None,
+            "angles_rad": patterns.angles_rad.tolist() if k else [],
+            "k_vectors_per_um": (kvecs * 1e3).tolist() if k else [],
             "k_vectors_note": "(k_y, k_x); pattern 1 + m1 cos(2π k·r + φ) + m2 cos(2(2π k·r + φ)),"
                               " r in nm from the centre of camera pixel (0, 0)",
             "phases_rad": phases.tolist(),
@@ -162,8 +189,6 @@ def simulate(structure: str, mode: Mode = "tirf-sim", photons: float = 100.0, si
              seed: int = 0, optics: Optics | None = None, patterns: PatternSettings | None = None,
              camera: CameraModel | None = None) -> SimulatedSet:
     """Render and record one set: the one-call entry point of the simulator."""
-    if not photons > 0:
-        raise ValueError(f"photons must be > 0, got {photons}")
     scene = render_set(structure, mode, size, seed, optics, patterns)
     noise_seed = np.random.SeedSequence(seed).spawn(3)[2]
     return scene.at_photons(photons, camera, np.random.default_rng(noise_seed))

@@ -8,31 +8,37 @@ clathrin-coated pits, ER, microtubules, F-actin. All structures sit inside one c
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import numpy as np
 from scipy.spatial import Voronoi
 
-Structure = Literal["ccp", "er", "microtubules", "factin"]
-STRUCTURES: tuple[Structure, ...] = ("ccp", "er", "microtubules", "factin")
+from .names import STRUCTURES, Structure
+
+__all__ = ["STRUCTURES", "CellOutline", "Structure", "generate_sample", "splat"]
 
 # cytosolic background inside the cell, as a fraction of the structure's mean density
 CYTOSOL_FRACTION = 0.02
 
 
 def generate_sample(
-    structure: str, shape: tuple[int, int], pixel_nm: float, seed: int | np.random.Generator
+    structure: str, shape: tuple[int, int], pixel_nm: float, seed: int | np.random.Generator,
+    cell_seed: int | None = None,
 ) -> np.ndarray:
-    """Fluorophore density (float32, arbitrary units) of ``structure`` on a ``shape`` grid."""
+    """Fluorophore density (float32, arbitrary units) of ``structure`` on a ``shape`` grid.
+
+    The cell outline comes from ``cell_seed`` when given (one cell for several structures),
+    otherwise from ``seed`` like the structure.
+    """
     if structure not in STRUCTURES:
         raise ValueError(f"unknown structure {structure!r}: choose one of {', '.join(STRUCTURES)}")
     rng = np.random.default_rng(seed)
     field_nm = (shape[0] * pixel_nm, shape[1] * pixel_nm)
-    cell = CellOutline.random(field_nm, rng)
+    cell_rng = rng if cell_seed is None else np.random.default_rng([cell_seed, 0xCE11])
+    cell = CellOutline.random(field_nm, cell_rng)
     points, weights = _GENERATORS[structure](cell, rng)
     keep = cell.contains(points)
     density = splat(points[keep], weights[keep], shape, pixel_nm)
-    inside = cell.contains(pixel_centres(shape, pixel_nm).reshape(-1, 2)).reshape(shape)
+    inside = cell.mask(shape, pixel_nm)
     if inside.any():
         density += inside * (CYTOSOL_FRACTION * density[inside].mean())
     return density.astype(np.float32)
@@ -65,6 +71,18 @@ class CellOutline:
         theta = np.arctan2(d[:, 0], d[:, 1])
         return np.hypot(d[:, 0], d[:, 1]) < self.boundary(theta)
 
+    def mask(self, shape: tuple[int, int], pixel_nm: float, rows: int = 256) -> np.ndarray:
+        """Pixels of a ``shape`` grid whose centres lie inside the cell (in row blocks, so a
+        large fine grid needs little memory)."""
+        x = (np.arange(shape[1], dtype=np.float32) + 0.5) * pixel_nm
+        out = np.empty(shape, dtype=bool)
+        for start in range(0, shape[0], rows):
+            y = (np.arange(start, min(start + rows, shape[0]), dtype=np.float32) + 0.5) * pixel_nm
+            yy, xx = np.meshgrid(y, x, indexing="ij")
+            out[start:start + len(y)] = self.contains(
+                np.stack([yy.ravel(), xx.ravel()], axis=-1)).reshape(len(y), shape[1])
+        return out
+
     def area_um2(self) -> float:
         theta = np.linspace(0, 2 * np.pi, 721)
         return float(0.5 * np.trapezoid(self.boundary(theta) ** 2, theta)) / 1e6
@@ -79,13 +97,6 @@ class CellOutline:
             out.append(cand)
             got += len(cand)
         return np.concatenate(out)[:n]
-
-
-def pixel_centres(shape: tuple[int, int], pixel_nm: float) -> np.ndarray:
-    """(H, W, 2) array of pixel-centre coordinates (y, x) in nm."""
-    yy, xx = np.meshgrid((np.arange(shape[0]) + 0.5) * pixel_nm,
-                         (np.arange(shape[1]) + 0.5) * pixel_nm, indexing="ij")
-    return np.stack([yy, xx], axis=-1)
 
 
 def splat(points_yx: np.ndarray, weights: np.ndarray, shape: tuple[int, int],

@@ -13,11 +13,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 @pytest.fixture(scope="module")
 def demo_core() -> Iterator[UniMMCore]:
-    """The demo ``.cfg`` loaded into a real UniMMCore; lasers off and devices unloaded after."""
+    """The demo ``.cfg`` loaded into a real UniMMCore; shutters closed, devices unloaded after."""
     from hardware.core import create_core, release_core
 
     core = create_core("demo")
     yield core
-    for label in ("Laser405", "Laser488", "Laser560", "AOTF"):
-        core.setShutterOpen(label, False)
     release_core(core)

@@ -47,7 +47,7 @@ def test_simulate_writes_raw_wf_gt_and_params(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--structure", "mitochondria"], "invalid choice: 'mitochondria'"),
     (["--structure", "er", "--photons", "-5"], "--photons: must be > 0"),
-    (["--structure", "er", "--size", "101"], "--size: must be an even number"),
+    (["--structure", "er", "--size", "101"], "--size: size must be an even number"),
     (["--structure", "er", "--mode", "sted"], "invalid choice: 'sted'"),
     (["--structure", "er", "--seed", "x"], "--seed: not an integer"),
 ])

@@ -66,9 +66,14 @@ def test_hardware_sequenced_sim_time_lapse_follows_laser_and_pattern(core: UniMM
         time_plan={"interval": 0, "loops": 2},
         channels=[{"config": c, "exposure": 2.0} for c in ("405", "488", "560")])
     frames: list[tuple[np.ndarray, dict, dict]] = []
-    core.mda.events.frameReady.connect(
-        lambda img, event, meta: frames.append((img.copy(), dict(event.index), meta)))
-    core.mda.run(expand_sim_events(sequence, 9))
+    def keep(img: np.ndarray, event: useq.MDAEvent, meta: dict) -> None:
+        frames.append((img.copy(), dict(event.index), meta))
+
+    core.mda.events.frameReady.connect(keep)
+    try:
+        core.mda.run(expand_sim_events(sequence, 9))
+    finally:
+        core.mda.events.frameReady.disconnect(keep)
     assert len(frames) == 2 * 3 * 9
     assert all(meta["hardware_triggered"] for _, _, meta in frames)
     assert [(i["t"], i["c"], i["sim"]) for _, i, _ in frames] == [
@@ -91,7 +96,6 @@ def test_hardware_sequenced_sim_time_lapse_follows_laser_and_pattern(core: UniMM
         for k in range(9):
             fits = [_corr(raw[k] - wf, model[j]) for j in range(9)]
             assert int(np.argmax(fits)) == k, (line, k, np.round(fits, 2))
-    core.mda.events.frameReady.disconnect()
 
 
 def test_laser_emission_gates_the_light(core: UniMMCore) -> None:
@@ -111,6 +115,45 @@ def test_laser_emission_gates_the_light(core: UniMMCore) -> None:
     core.setShutterOpen("AOTF", False)  # blanking also stops the light
     core.snapImage()
     assert abs(core.getImage().mean() - 100) < 1.5
+
+
+def test_sample_photons_scale_the_signal(core: UniMMCore) -> None:
+    core.setConfig("Channel", "488")
+    core.setShutterOpen("Laser488", True)
+    signal = []
+    for photons in (50, 150):
+        core.setProperty("Sample", "Photons", photons)
+        core.snapImage()
+        signal.append(core.getImage().astype(np.float64).mean() - 100)
+    core.setProperty("Sample", "Photons", 100)
+    assert signal[1] == pytest.approx(3 * signal[0], rel=0.05)
+
+
+def test_changes_that_would_corrupt_a_running_sequence_are_refused(core: UniMMCore) -> None:
+    core.setConfig("Channel", "488")
+    core.setShutterOpen("Laser488", True)
+    core.loadPropertySequence("Pattern", "Pattern", [str(k) for k in range(9)])
+    core.startPropertySequence("Pattern", "Pattern")
+    core.startContinuousSequenceAcquisition(0)
+    try:
+        while not core.getRemainingImageCount():
+            pass  # the camera thread is producing: the sequence is under way
+        with pytest.raises(Exception, match="busy acquiring"):
+            core.setROI(0, 0, 64, 64)
+        with pytest.raises(Exception, match="busy acquiring"):
+            core.snapImage()
+        with pytest.raises(Exception, match="stop the pattern sequence"):
+            core.setProperty("Pattern", "Mode", "5x5")
+    finally:
+        core.stopSequenceAcquisition()
+        core.stopPropertySequence("Pattern", "Pattern")
+    assert core.getROI() == [*ROI]
+    core.snapImage()  # fine again once stopped
+
+
+def test_pattern_states_follow_the_mode(core: UniMMCore) -> None:
+    with pytest.raises(Exception, match="does not exist in 3x3 mode"):
+        core.setProperty("Pattern", "Pattern", "17")
 
 
 def test_power_above_the_laser_maximum_is_refused(core: UniMMCore) -> None:
