@@ -8,6 +8,7 @@ orientation × phase state) and ``SimSample`` (the specimen). They share a
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -76,7 +77,7 @@ class SimCamera(_OnBench, CameraDevice):
         self._maps: PixelMaps | None = None
         self._fast: FastNoise | None = None
         self._rng = np.random.default_rng(0)
-        self._acquiring = False
+        self._acquiring_in: threading.Thread | None = None  # the thread producing frames
 
     # -- life cycle
     def initialize(self) -> None:
@@ -85,8 +86,15 @@ class SimCamera(_OnBench, CameraDevice):
         self._rebuild_noise(reseed=True)
         self.bench.prepare()
 
+    @property
+    def acquiring(self) -> bool:
+        """Whether another thread is producing frames now (the core's acquisition thread stops
+        iterating after the last frame without closing the generator, so ask the thread)."""
+        thread = self._acquiring_in
+        return thread is not None and thread.is_alive() and thread is not threading.current_thread()
+
     def _refuse_while_acquiring(self, what: str) -> None:
-        if self._acquiring:
+        if self.acquiring:
             raise RuntimeError(f"camera busy acquiring: stop the sequence before changing {what}")
 
     # -- required camera API
@@ -129,7 +137,7 @@ class SimCamera(_OnBench, CameraDevice):
         sequences. One exposure per sequence, honoured: frame ``i`` is read out no earlier than
         one exposure after the previous one (and never in a burst after a stall)."""
         self._refuse_while_acquiring("acquisition (a snap or sequence is already running)")
-        self._acquiring = True
+        self._acquiring_in = threading.current_thread()
         try:
             shape, roi = self.shape(), self.get_roi()
             exposure_ms = self._exposure_ms
@@ -154,7 +162,7 @@ class SimCamera(_OnBench, CameraDevice):
                 }
                 i += 1
         finally:
-            self._acquiring = False
+            self._acquiring_in: threading.Thread | None = None  # the thread producing frames
 
     def _expose(self, photons: np.ndarray, out: np.ndarray) -> None:
         if self._noise == "fast" and self._fast is not None:
