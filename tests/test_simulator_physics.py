@@ -9,6 +9,7 @@ from simulators import (
     STRUCTURES,
     CameraModel,
     Optics,
+    PatternSettings,
     average_photon_count,
     default_patterns,
     render_set,
@@ -189,3 +190,7 @@ def test_bad_arguments_are_refused() -> None:
         simulate("er", "tirf-sim", 100, 63)
     with pytest.raises(ValueError, match="unknown mode"):
         default_patterns("sted")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="frequency_fraction"):
+        PatternSettings(frequency_fraction=1.2)
+    with pytest.raises(ValueError, match="Nyquist"):
+        simulate("er", "tirf-sim", 100, 64, optics=Optics(camera_pixel_nm=100.0))
