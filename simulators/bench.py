@@ -99,11 +99,6 @@ class Bench:
                 _scene_ready.wait(timeout=1.0)
         return scene
 
-    @property
-    def rendering(self) -> bool:
-        """Whether a scene is being rendered now (devices report busy meanwhile)."""
-        return self._render_thread is not None
-
     def wait_until_rendered(self) -> None:
         """Block until every line's scene in the current settings is rendered."""
         for line in LINES:

@@ -162,7 +162,7 @@ class SimCamera(_OnBench, CameraDevice):
                 }
                 i += 1
         finally:
-            self._acquiring_in: threading.Thread | None = None  # the thread producing frames
+            self._acquiring_in = None
 
     def _expose(self, photons: np.ndarray, out: np.ndarray) -> None:
         if self._noise == "fast" and self._fast is not None:

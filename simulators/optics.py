@@ -87,6 +87,8 @@ def apply_otf(image: np.ndarray, otf: np.ndarray) -> np.ndarray:
     """Blur ``image`` (2-D, or a stack of 2-D) with ``otf`` (unshifted, full FFT grid)."""
     shape = image.shape[-2:]
     half_otf = otf[..., : shape[1] // 2 + 1]
+    # one FFT worker: scipy's worker pool, used from several threads, aborts the process at exit
+    # ("exception not rethrown"); the bench renders on its own thread
     spectrum = sfft.rfft2(image, workers=1)
     spectrum *= half_otf
     return sfft.irfft2(spectrum, s=shape, workers=1).astype(np.float32)
