@@ -17,18 +17,20 @@ def expand_sim_events(
     n_patterns: int = 9,
     pattern_device: str = "Pattern",
     pattern_property: str = "Pattern",
+    state_format: str = "{index}",
 ) -> list[useq.MDAEvent]:
     """The SIM events of ``events`` (an MDASequence or any iterable of events), as a list.
 
     A list, not a generator: ``core.mda.run`` skips its event iterator (and so hardware
-    sequencing) when handed a generator.
+    sequencing) when handed a generator. Pattern state ``k`` is ``state_format.format(index=k)``.
     """
     if n_patterns < 1:
         raise ValueError(f"n_patterns must be ≥ 1, got {n_patterns}")
     out: list[useq.MDAEvent] = []
     for event in events:
         for k in range(n_patterns):
-            props = (*(event.properties or ()), (pattern_device, pattern_property, str(k)))
+            state = state_format.format(index=k)
+            props = (*(event.properties or ()), (pattern_device, pattern_property, state))
             out.append(event.model_copy(update={"index": {**event.index, "sim": k},
                                                 "properties": props}))
     return out

@@ -1,0 +1,149 @@
+"""Which device of a Micro-Manager ``.cfg`` plays which role: the microscope settings file.
+
+A small YAML file maps the roles LiveSR needs (a camera, lasers, an AOTF, a SIM pattern
+generator, the channel presets) onto device labels and property names of the user's own ``.cfg``.
+The defaults fit the bundled demo microscope, so an empty file (or none) means "demo".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from hardware.yaml_source import YamlSource, load_yaml, validate_source
+
+__all__ = [
+    "AOTFRole",
+    "CameraRole",
+    "ChannelsRole",
+    "LaserRole",
+    "MicroscopeSettings",
+    "PatternRole",
+    "load_settings",
+]
+
+
+class _Role(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CameraRole(_Role):
+    """The camera: the device label (``Core-Camera`` is set to it)."""
+
+    device: str = Field("Camera", min_length=1, description="camera device label")
+    binning_property: str = Field("Binning", description="binning property name")
+
+
+class LaserRole(_Role):
+    """One laser line: a shutter device (emission on/off) with a power property in mW."""
+
+    device: str = Field(min_length=1, description="laser device label (a shutter device)")
+    wavelength_nm: int = Field(gt=200, lt=2000, description="excitation wavelength")
+    max_power_mw: float = Field(gt=0, description="highest power LiveSR may set, in mW")
+    power_property: str = Field("PowerSetpoint-mW", description="power setpoint property, mW")
+
+
+class AOTFRole(_Role):
+    """The AOTF: a shutter device (blanking) with one intensity property per laser line."""
+
+    device: str = Field("AOTF", min_length=1, description="AOTF device label (a shutter)")
+    intensity_properties: dict[int, str] = Field(
+        default_factory=lambda: {405: "Intensity-405", 488: "Intensity-488",
+                                 560: "Intensity-560"},
+        description="laser line (nm) -> its transmission property (0-100 %)")
+
+
+class PatternRole(_Role):
+    """The SIM pattern generator: a property whose values select orientation × phase states."""
+
+    device: str = Field("Pattern", min_length=1, description="pattern device label")
+    property: str = Field("Pattern", min_length=1, description="property selecting the state")
+    uniform_state: str = Field("WF", description="value for uniform (wide-field) illumination")
+    state_format: str = Field("{index}", description="value of SIM state k (orientation-major)")
+    mode_property: str | None = Field(
+        "Mode", description="property choosing 9 (linear) or 25 (nonlinear) states; none: fixed")
+    mode_values: dict[int, str] = Field(
+        default_factory=lambda: {9: "3x3", 25: "5x5"},
+        description="number of states -> value of the mode property")
+
+    @model_validator(mode="after")
+    def _check_format(self) -> PatternRole:
+        if "{index}" not in self.state_format:
+            raise ValueError("state_format must contain {index}")
+        return self
+
+    def state(self, index: int) -> str:
+        """The property value of SIM state ``index``."""
+        return self.state_format.format(index=index)
+
+
+class ChannelsRole(_Role):
+    """The channel config group and the laser line each of its presets lights."""
+
+    group: str = Field("Channel", min_length=1, description="config group of the channels")
+    lines: dict[str, int] = Field(
+        default_factory=lambda: {"405": 405, "488": 488, "560": 560},
+        description="preset name -> laser line (nm) it uses")
+
+
+def _demo_lasers() -> list[LaserRole]:
+    return [LaserRole(device="Laser405", wavelength_nm=405, max_power_mw=100),
+            LaserRole(device="Laser488", wavelength_nm=488, max_power_mw=200),
+            LaserRole(device="Laser560", wavelength_nm=560, max_power_mw=200)]
+
+
+class MicroscopeSettings(BaseModel):
+    """The roles of a microscope's devices (defaults: the demo microscope)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    camera: CameraRole = Field(default_factory=CameraRole)
+    lasers: list[LaserRole] = Field(default_factory=_demo_lasers, min_length=1)
+    aotf: AOTFRole | None = Field(default_factory=AOTFRole, description="none: no AOTF")
+    pattern: PatternRole | None = Field(default_factory=PatternRole,
+                                        description="none: wide-field only")
+    channels: ChannelsRole = Field(default_factory=ChannelsRole)
+
+    _source: YamlSource | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check_lines(self) -> MicroscopeSettings:
+        lines = [laser.wavelength_nm for laser in self.lasers]
+        if len(set(lines)) != len(lines):
+            raise ValueError(f"two lasers share a wavelength: {lines}")
+        unknown = {p: line for p, line in self.channels.lines.items() if line not in lines}
+        if unknown:
+            raise ValueError(f"channel presets use lines with no laser: {unknown} "
+                             f"(lasers: {lines})")
+        return self
+
+    def laser(self, line: int) -> LaserRole:
+        """The laser of ``line`` nm."""
+        for laser in self.lasers:
+            if laser.wavelength_nm == line:
+                return laser
+        lines = [la.wavelength_nm for la in self.lasers]
+        raise KeyError(f"no laser at {line} nm (lasers: {lines})")
+
+    def where(self, *loc: str | int) -> str:
+        """Where a field was set: ``FILE:LINE:COL`` when read from a file, else ``settings``."""
+        return self._source.where(loc) if self._source is not None else "settings"
+
+    def located(self, loc: tuple[str | int, ...], message: str) -> str:
+        """``message`` prefixed with the field's location and path."""
+        if self._source is not None:
+            return self._source.error(loc, message)
+        return f"settings: {'.'.join(map(str, loc))}: {message}"
+
+
+def load_settings(path: str | Path | None = None, **data: Any) -> MicroscopeSettings:
+    """Settings from a YAML file (errors as ``FILE:LINE:COL: field: message``), or the demo
+    defaults when ``path`` is ``None`` (``data`` then overrides fields)."""
+    if path is None:
+        return MicroscopeSettings.model_validate(data)
+    source = load_yaml(path)
+    settings = validate_source(MicroscopeSettings, source)
+    settings._source = source
+    return settings
