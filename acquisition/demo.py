@@ -12,11 +12,8 @@ import argparse
 import json
 import queue
 import threading
-import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 CHANNELS = ("488", "560")
 N_PATTERNS = 9
@@ -39,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     import useq
     from rich.progress import Progress
 
-    from hardware.core import create_core, release_core
-    from hardware.sim_events import expand_sim_events
+    from hardware.frameset import FrameSet
+    from hardware.microscope import Microscope
+    from hardware.sim_engine import SIMAcquisition, SIMSettings
 
     if args.timepoints < 1:
         raise ValueError(f"--timepoints must be ≥ 1, got {args.timepoints}")
@@ -49,69 +47,57 @@ def run(args: argparse.Namespace) -> int:
           f"Acquiring {args.timepoints} time points × {len(CHANNELS)} channels × {N_PATTERNS} "
           "patterns, hardware-sequenced, and saving raw frames and WF images.\n"
           "No super-resolution in this demo yet: DFCAN inference is not wired in.")
-    core = create_core("demo")
-    frames: queue.Queue[tuple[np.ndarray, dict] | None] = queue.Queue()
-    writer = _Writer(frames, args.out)
-    try:
-        sensor = core.getImageWidth()
+    sets: queue.Queue[FrameSet | None] = queue.Queue()
+    writer = _Writer(sets, args.out)
+    n_frames = args.timepoints * len(CHANNELS) * N_PATTERNS
+    with Microscope.open("demo") as scope:
         if args.roi:
-            if not 32 <= args.roi <= sensor:
-                raise ValueError(f"--roi must be in 32…{sensor}, got {args.roi}")
-            start = (sensor - args.roi) // 2
-            core.setROI(start, start, args.roi, args.roi)
-        for line in CHANNELS:
-            core.setShutterOpen(f"Laser{line}", True)
-        core.setShutterOpen("AOTF", True)
+            scope.camera.centred_roi(args.roi)
+        # the simulated sample renders once when the first frame is asked for: allow for it
+        sim = SIMSettings(n_patterns=N_PATTERNS, first_frame_timeout_s=300)
+        acquisition = SIMAcquisition(scope, sim)
+        acquisition.set_ready.connect(sets.put)
         sequence = useq.MDASequence(
             time_plan=useq.TIntervalLoops(interval=0, loops=args.timepoints),
             channels=tuple(useq.Channel(config=c, exposure=args.exposure) for c in CHANNELS))
-        events = expand_sim_events(sequence, N_PATTERNS)
-        core.mda.events.frameReady.connect(
-            lambda img, event, meta: frames.put((img, dict(event.index))))
         writer.start()
-        t0 = time.perf_counter()
-        first_frame: list[float] = []
-        with Progress() as progress:
-            task = progress.add_task("raw frames", total=len(events))
-
-            def on_frame(*_: object) -> None:
-                if not first_frame:
-                    first_frame.append(time.perf_counter())
-                progress.advance(task)
-
-            core.mda.events.frameReady.connect(on_frame)
-            core.mda.run(events)
-        elapsed = time.perf_counter() - t0
-        startup = (first_frame[0] if first_frame else t0) - t0
-    finally:
-        release_core(core)  # lasers off, AOTF blanked, devices unloaded
-        frames.put(None)
-        if writer.is_alive():
+        try:
+            with Progress() as progress:
+                task = progress.add_task("raw frames", total=n_frames)
+                acquisition.set_ready.connect(
+                    lambda s: progress.advance(task, s.n_frames))
+                summary = acquisition.run(sequence, {int(c): 20.0 for c in CHANNELS})
+        finally:
+            sets.put(None)
             writer.join()
     if writer.error is not None:
         raise OSError(f"writing to {args.out} failed: {writer.error}") from writer.error
-    if writer.written != len(events):
-        raise RuntimeError(f"{len(events)} frames were requested but {writer.written} written")
-    acquiring = max(elapsed - startup, 1e-9)
-    summary = {"frames": writer.written, "seconds": round(elapsed, 2),
-               "first_frame_after_s": round(startup, 2),
-               "frames_per_s_after_first": round((writer.written - 1) / acquiring, 1),
-               "output": str(args.out)}
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"{writer.written} raw frames in {elapsed:.1f} s: the first after {startup:.1f} s (the "
-          f"simulated sample renders once), then {summary['frames_per_s_after_first']} frames/s "
-          f"→ {args.out}/raw_<channel>.tif, wf_<channel>.tif")
+    if writer.written != n_frames:
+        raise RuntimeError(f"{n_frames} frames were requested but {writer.written} written")
+    first_set = writer.first_frame_ms / 1000
+    rate = (writer.written - 1) / max((writer.last_frame_ms - writer.first_frame_ms) / 1000, 1e-9)
+    result = {"frames": writer.written, "sets": summary.sets, "seconds": round(summary.seconds, 2),
+              "hardware_sequenced_sets": summary.hardware_sequenced_sets,
+              "first_frame_after_s": round(first_set, 2),
+              "frames_per_s_after_first": round(rate, 1), "output": str(args.out)}
+    (args.out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{writer.written} raw frames ({summary.sets} sets, {summary.hardware_sequenced_sets} "
+          f"hardware-sequenced) in {summary.seconds:.1f} s: the first frame after "
+          f"{first_set:.1f} s "
+          f"(the simulated sample renders once), then {result['frames_per_s_after_first']} "
+          f"frames/s → {args.out}/raw_<channel>.tif, wf_<channel>.tif")
     return 0
 
 
 class _Writer(threading.Thread):
-    """One BigTIFF page per raw frame, and the WF (mean) of each complete set; counts what it
-    wrote and keeps the error that stopped it, if any."""
+    """One BigTIFF page per raw frame and the WF (mean) of each set; counts what it wrote and
+    keeps the error that stopped it, if any."""
 
-    def __init__(self, frames: queue.Queue[tuple[np.ndarray, dict] | None], out: Path) -> None:
+    def __init__(self, sets: queue.Queue[Any], out: Path) -> None:
         super().__init__(name="demo-writer")
-        self.frames, self.out = frames, out
+        self.sets, self.out = sets, out
         self.written = 0
+        self.first_frame_ms = self.last_frame_ms = 0.0  # camera timestamps, from the run start
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -119,20 +105,20 @@ class _Writer(threading.Thread):
 
         raw = {c: tifffile.TiffWriter(self.out / f"raw_{c}.tif", bigtiff=True) for c in CHANNELS}
         wf = {c: tifffile.TiffWriter(self.out / f"wf_{c}.tif", bigtiff=True) for c in CHANNELS}
-        sets: dict[str, list[np.ndarray]] = {c: [] for c in CHANNELS}
         try:
-            while (item := self.frames.get()) is not None:
-                img, index = item
-                channel = CHANNELS[index["c"]]
-                raw[channel].write(img, contiguous=True)
-                self.written += 1
-                sets[channel].append(img)
-                if len(sets[channel]) == N_PATTERNS:
-                    wf[channel].write(np.mean(sets[channel], axis=0, dtype=np.float32),
-                                      contiguous=True)
-                    sets[channel] = []
-        except Exception as exc:
-            self.error = exc
+            while (frame_set := self.sets.get()) is not None:
+                if self.error is not None:
+                    continue  # keep draining so the acquisition never blocks
+                if not self.written:
+                    self.first_frame_ms = float(frame_set.timestamps_ms[0])
+                self.last_frame_ms = float(frame_set.timestamps_ms[-1])
+                try:
+                    for frame in frame_set.frames:
+                        raw[frame_set.channel].write(frame, contiguous=True)
+                        self.written += 1
+                    wf[frame_set.channel].write(frame_set.widefield(), contiguous=True)
+                except Exception as exc:
+                    self.error = exc
         finally:
             for w in (*raw.values(), *wf.values()):
                 w.close()

@@ -82,10 +82,20 @@ class SIMEngine(MDAEngine):
                                  role.state_format)
 
     def event_iterator(self, events: Iterable[useq.MDAEvent]) -> Iterator[useq.MDAEvent]:
-        expanded = (e for event in events for e in self.pattern_events(event))
-        # the parent merges what can be hardware-sequenced; it needs an iterable, not the
-        # runner's special-cased iterator, so hand it a list per call
-        yield from super().event_iterator(list(expanded))
+        """The pattern events, grouped per time point and position: the parent merges what the
+        devices can sequence within a group, so each time point is at most one camera sequence
+        (and the AOTF is blanked between time points)."""
+        group: list[useq.MDAEvent] = []
+        key: tuple[int, int] | None = None
+        for event in events:
+            event_key = (event.index.get("t", 0), event.index.get("p", 0))
+            if group and event_key != key:
+                yield from super().event_iterator(group)
+                group = []
+            key = event_key
+            group.extend(self.pattern_events(event))
+        if group:
+            yield from super().event_iterator(group)
 
     # -- setup: every failure names its device instead of being logged and skipped
     def setup_event(self, event: useq.MDAEvent) -> None:
@@ -309,7 +319,9 @@ class SIMAcquisition:
     def _thread_excepthook(self, previous: Any) -> Any:
         def hook(args: threading.ExceptHookArgs) -> None:
             if type(args.thread).__name__ == "AcquisitionThread":
+                # reported in the run's DeviceError rather than as a stray traceback
                 self.engine.camera_errors.append(str(args.exc_value))
+                return
             previous(args)
 
         return hook

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_bridge import FakeBridgeCore, FakeStrVector
 
 from hardware.backend import Backend, DeviceError, PymmcoreBackend
 from hardware.microscope import Microscope
 from hardware.pycromanager_backend import PycromanagerBackend
 from hardware.settings import load_settings
 from hardware.yaml_source import ConfigError
-from fake_bridge import FakeBridgeCore, FakeStrVector
 
 
 @pytest.fixture(scope="module", params=["pymmcore-plus", "pycromanager"])

@@ -1,0 +1,119 @@
+"""The SIM engine on the demo microscope through the real core: complete sets, in order, with
+the right pattern and laser line in the images; hardware-sequenced or software-stepped; WF."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import useq
+
+from hardware.frameset import FrameSet
+from hardware.microscope import Microscope
+from hardware.sim_engine import SIMAcquisition, SIMSettings
+
+LINES = {"405": 405, "488": 488, "560": 560}
+ROI = 128
+
+
+@pytest.fixture(scope="module")
+def scope() -> Iterator[Microscope]:
+    from simulators.bench import get_bench
+
+    microscope = Microscope.open("demo")
+    bench = get_bench("demo")
+    assert bench is not None
+    bench.wait_until_rendered()  # the sample renders once; frames then come at camera speed
+    microscope.camera.centred_roi(ROI)
+    yield microscope
+    microscope.close()
+
+
+def _scene_residuals(scope: Microscope) -> dict[int, np.ndarray]:
+    """Per line, the simulator's noiseless pattern frames in the ROI, minus their mean."""
+    from simulators.bench import get_bench
+
+    bench = get_bench("demo")
+    assert bench is not None
+    x, y, w, h = scope.camera.roi
+    out = {}
+    for line in LINES.values():
+        frames = bench.scene(line).raw_photons[:, y:y + h, x:x + w].astype(np.float64)
+        out[line] = frames - frames.mean(axis=0)
+    return out
+
+
+def _identify(frame_set: FrameSet, residuals: dict[int, np.ndarray]) -> list[tuple[int, int]]:
+    """For each frame, the (line, pattern) whose simulated modulation it matches best."""
+    data = frame_set.frames.astype(np.float64)
+    data -= data.mean(axis=0)
+    found = []
+    for frame in data:
+        scores = {(line, k): float(np.vdot(frame, ref[k]) / (np.linalg.norm(ref[k]) + 1e-12))
+                  for line, ref in residuals.items() for k in range(len(ref))}
+        found.append(max(scores, key=lambda key: scores[key]))
+    return found
+
+
+def _run(scope: Microscope, sim: SIMSettings, channels: tuple[str, ...], timepoints: int,
+         powers: dict[int, float] | None = None) -> tuple[list[FrameSet], SIMAcquisition]:
+    acquisition = SIMAcquisition(scope, sim)
+    sets: list[FrameSet] = []
+    acquisition.set_ready.connect(sets.append)
+    sequence = useq.MDASequence(
+        time_plan=useq.TIntervalLoops(interval=0, loops=timepoints),
+        channels=tuple(useq.Channel(config=c, exposure=5) for c in channels))
+    acquisition.run(sequence, powers or {405: 20, 488: 20, 560: 20})
+    return sets, acquisition
+
+
+def test_three_channel_sim_timelapse_is_hardware_sequenced(scope: Microscope) -> None:
+    sets, acquisition = _run(scope, SIMSettings(), ("405", "488", "560"), 5)
+    assert len(sets) == 15
+    assert [(s.t, s.channel) for s in sets] == [(t, c) for t in range(5) for c in LINES]
+    residuals = _scene_residuals(scope)
+    for frame_set in sets:
+        line = LINES[frame_set.channel]
+        assert frame_set.frames.shape == (9, ROI, ROI) and frame_set.line_nm == line
+        assert frame_set.hardware_sequenced
+        assert frame_set.patterns == tuple(str(k) for k in range(9))
+        assert [m["LiveSR-Pattern"] for m in frame_set.camera_metadata] == list(frame_set.patterns)
+        assert {m["LiveSR-Lines"] for m in frame_set.camera_metadata} == {str(line)}
+        assert _identify(frame_set, residuals) == [(line, k) for k in range(9)]
+        assert np.all(np.diff(frame_set.timestamps_ms) > 0)
+        assert frame_set.laser_powers_mw == {405: 20.0, 488: 20.0, 560: 20.0}
+        assert frame_set.exposure_ms == 5
+    summary = acquisition.summary
+    assert (summary.sets, summary.frames, summary.hardware_sequenced_sets) == (15, 135, 15)
+    assert scope.emitting() == []
+
+
+def test_software_stepped_sets_match_the_patterns(scope: Microscope) -> None:
+    sets, _ = _run(scope, SIMSettings(hardware_sequencing=False), ("488", "560"), 2)
+    assert [(s.t, s.channel) for s in sets] == [(0, "488"), (0, "560"), (1, "488"), (1, "560")]
+    residuals = _scene_residuals(scope)
+    for frame_set in sets:
+        assert not frame_set.hardware_sequenced
+        assert _identify(frame_set, residuals) == [(frame_set.line_nm, k) for k in range(9)]
+    assert scope.emitting() == []
+
+
+def test_widefield_mode_gives_one_frame_per_timepoint(scope: Microscope) -> None:
+    sets, _ = _run(scope, SIMSettings(mode="wf"), ("488",), 12)
+    assert [s.t for s in sets] == list(range(12))
+    assert all(s.frames.shape == (1, ROI, ROI) and s.patterns == ("WF",) for s in sets)
+    assert all(s.camera_metadata[0]["LiveSR-Pattern"] == "WF" for s in sets)
+    # uniform light: no pattern modulation, so the frame is the set's own WF
+    assert sets[0].widefield().shape == (ROI, ROI)
+
+
+def test_powers_above_the_limit_are_refused_before_any_light(scope: Microscope) -> None:
+    acquisition = SIMAcquisition(scope)
+    before = scope.lasers[488].power_mw
+    sequence = useq.MDASequence(channels=[useq.Channel(config="488")])
+    with pytest.raises(ValueError, match=r"Laser488.*outside 0…200\.0 mW"):
+        acquisition.run(sequence, {488: 500})
+    assert scope.lasers[488].power_mw == before and scope.emitting() == []
+    with pytest.raises(ValueError, match="channel '640' is not in the settings"):
+        acquisition.run(useq.MDASequence(channels=[useq.Channel(config="640")]))
