@@ -15,6 +15,7 @@ Emission is off when the run ends, however it ends; sets delivered before a faul
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -249,6 +250,11 @@ class SIMAcquisition:
         previous_engine = self._core().mda.engine
         previous_hook = threading.excepthook
         threading.excepthook = self._thread_excepthook(previous_hook)
+        # pymmcore-plus logs every event at INFO; formatting a 9-frame SequencedEvent costs
+        # milliseconds per set, so keep its log to warnings while sets stream
+        mm_logger = logging.getLogger("pymmcore-plus")
+        previous_level = mm_logger.level
+        mm_logger.setLevel(max(previous_level, logging.WARNING))
         t0 = time.perf_counter()
         try:
             scope.emission_off()
@@ -275,6 +281,7 @@ class SIMAcquisition:
             raise
         finally:
             threading.excepthook = previous_hook
+            mm_logger.setLevel(previous_level)
             self.summary.seconds = time.perf_counter() - t0
             with suppress(Exception):
                 if self._core().isSequenceRunning():
