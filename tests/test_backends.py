@@ -160,7 +160,7 @@ def test_no_working_backend_is_one_clear_error(sim_model: DFCAN) -> None:
     def broken() -> InferenceBackend:
         raise BackendUnavailable("nothing here")
 
-    with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match="a: .*nothing here"):
+    with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match=r"a: .*nothing here"):
         FallbackBackend([("a", broken)])
 
 
