@@ -212,6 +212,16 @@ def time_config(config: Config, model: Any, size: int, device: str, warmup: int,
     }
 
 
+def describe(row: dict[str, Any]) -> str:
+    """One result as a line of text."""
+    head = f"{row['size']:>5}² {row['config']:<28}"
+    if "p50_ms" not in row:
+        return f"{head} failed: {row['error']}"
+    return (f"{head} p50 {row['p50_ms']:9.2f} ms  p99 {row['p99_ms']:9.2f} ms  "
+            f"{row['frames_per_s']:8.1f} fps  ×{row['ratio_to_eager_fp32'] or 0:5.2f}  "
+            f"{100 * row['share_of_matmul_rate']:5.1f}% of matmul rate")
+
+
 def machine(device: str) -> dict[str, Any]:
     import torch
 
@@ -303,14 +313,7 @@ def run(args: argparse.Namespace) -> int:
                         row["ratio_to_eager_fp32"] = (baseline_ms / row["p50_ms"]
                                                       if baseline_ms else None)
                         row["share_of_matmul_rate"] = flops / (row["p50_ms"] / 1e3) / rate["peak"]
-                        progress.console.print(
-                            f"{size:>5}² {config.label:<28} p50 {row['p50_ms']:9.2f} ms  "
-                            f"p99 {row['p99_ms']:9.2f} ms  {row['frames_per_s']:8.1f} fps  "
-                            f"×{row['ratio_to_eager_fp32'] or 0:5.2f}  "
-                            f"{100 * row['share_of_matmul_rate']:5.1f}% of matmul rate")
-                    else:
-                        progress.console.print(f"{size:>5}² {config.label:<28} "
-                                               f"failed: {row['error']}")
+                    progress.console.print(describe(row), soft_wrap=True)
                     rows.append(row)
                     progress.advance(task)
     result = {
