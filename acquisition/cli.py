@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "simulate": "simulators.cli",
     "demo": "acquisition.demo",
     "predict": "inference.predict_cli",
+    "reconstruct": "inference.reconstruct_cli",
 }
 
 

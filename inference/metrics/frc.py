@@ -47,7 +47,7 @@ def frc(image1: np.ndarray, image2: np.ndarray, pixel_nm: float, *,
     kx = sfft.fftfreq(w, d=pixel_nm)[None, :]
     step = 1.0 / (max(h, w) * pixel_nm)
     ring = np.rint(np.hypot(ky, kx) / step).astype(int).ravel()
-    n_rings = int(round(0.5 / pixel_nm / step))  # up to Nyquist
+    n_rings = round(0.5 / pixel_nm / step)  # up to Nyquist
     keep = ring <= n_rings
     ring = ring[keep]
 

@@ -184,11 +184,11 @@ class _Estimator:
             ey = np.exp(-2j * np.pi * (k[0] + offsets)[:, None] * self.y).astype(np.complex64)
             ex = np.exp(-2j * np.pi * (k[1] + offsets)[:, None] * self.x).astype(np.complex64)
             grid = np.abs(ey @ image @ ex.T)
-            iy, ix = np.unravel_index(int(np.argmax(grid)), grid.shape)
-            iy, ix = min(max(iy, 1), 5), min(max(ix, 1), 5)
+            peak_y, peak_x = np.unravel_index(int(np.argmax(grid)), grid.shape)
+            iy, ix = min(max(int(peak_y), 1), 5), min(max(int(peak_x), 1), 5)
             step = offsets[1] - offsets[0]
-            k = k + [offsets[iy] + step * _vertex(grid[iy - 1:iy + 2, ix]),
-                     offsets[ix] + step * _vertex(grid[iy, ix - 1:ix + 2])]
+            k = k + np.array([offsets[iy] + step * _vertex(grid[iy - 1:iy + 2, ix]),
+                              offsets[ix] + step * _vertex(grid[iy, ix - 1:ix + 2])])
             span /= 3
         return k
 
