@@ -93,7 +93,7 @@ def test_frc_resolution_doubles_widefield(linear_pair) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="not met: the simulator's TIRF pattern (0.9 × cutoff) "
-                   "bounds the support at 92.7 nm; measured ≈ 92–100 nm")
+                   "bounds the support at 92.7 nm; measured ≈ 99 nm")
 def test_frc_resolution_target(linear_pair) -> None:
     sim, _ = _frc_nm(linear_pair)
     assert sim <= 92.0
