@@ -55,7 +55,9 @@ class SIMCalibration:
     phases_rad: np.ndarray  # (n_orientations, n_phases), first harmonic
     amplitudes: np.ndarray  # (n_orientations, harmonics) complex band amplitude m_h/2·e^{iθ}
     carrier_contrast: np.ndarray  # (n_orientations,) correlation peak / median elsewhere
-    carrier_confidence: np.ndarray  # (n_orientations,) 1 − false-alarm probability of the peak
+    # (n_orientations,) (peak / highest rival − 1) / 0.4 in [0, 1]: 0 when a rival elsewhere in
+    # the correlation equals the peak, 1 when the peak stands 40 % above every rival
+    carrier_confidence: np.ndarray
     phase_uncertainty_rad: np.ndarray  # (n_orientations, n_phases) 1-σ
     modulation_uncertainty: np.ndarray  # (n_orientations, harmonics) 1-σ
     notes: list[str] = field(default_factory=list)

@@ -23,6 +23,8 @@ __all__ = ["estimate_calibration"]
 # cutoff (no DC, where the sample's own low frequencies swamp the correlation; no OTF edge)
 CARRIER_BAND = (0.15, 0.8)
 MIN_CARRIER_CONFIDENCE = 0.5
+RIVAL_DISTANCE = 6  # FFT-grid steps around the carrier peak that belong to it
+RIVAL_MARGIN = 0.4  # confidence 1 when the peak stands this much above every rival
 MIN_MODULATION = 0.05
 MAX_PHASE_UNCERTAINTY = 0.5  # rad, 1-σ
 
@@ -109,13 +111,13 @@ def _problem(o: int, contrast: float, confidence: float, modulation: float,
     if confidence < MIN_CARRIER_CONFIDENCE:
         return (f"orientation {o}: no illumination pattern found above the noise (carrier peak "
                 f"contrast {contrast:.1f}, confidence {confidence:.2f}): too little signal or "
-                "modulation for a SIM reconstruction")
+                "modulation to support a SIM reconstruction")
     if modulation < MIN_MODULATION or modulation < 2 * sigma:
         return (f"orientation {o}: modulation {modulation:.3f} ± {sigma:.3f} is too low to "
                 "support a SIM reconstruction")
     if phase_sigma > MAX_PHASE_UNCERTAINTY:
         return (f"orientation {o}: phases uncertain by ±{phase_sigma:.2f} rad: too little signal "
-                "or modulation for a SIM reconstruction")
+                "or modulation to support a SIM reconstruction")
     return None
 
 
@@ -166,12 +168,18 @@ class _Estimator:
         corr = np.abs(sfft.fft2(self._correlation_image(band0, band1), workers=-1))
         values = corr[self.search]
         i = int(np.argmax(values))
-        iy, ix = (a[i] for a in np.nonzero(self.search))
+        iy, ix = (int(a[i]) for a in np.nonzero(self.search))
         contrast = float(values[i] / np.median(values))
-        # Rayleigh noise: P(one cell > peak) = 2^(−contrast²); none of the cells may beat it
-        false_alarm = -np.expm1(values.size * np.log1p(-(2.0 ** -min(contrast**2, 1000.0))))
+        # confidence from the runner-up: the highest value farther than RIVAL_DISTANCE grid
+        # steps; a pattern's peak stands alone, noise and sample structure have rivals of
+        # similar height
         k = np.array([self.kyb[iy, 0], self.kxb[0, ix]])
-        return k, contrast, float(1.0 - false_alarm)
+        step = 1.0 / (self.shape[0] * self.pixel_um)
+        rows, cols = np.nonzero(self.search)
+        distance = np.hypot(self.kyb[rows, 0] - k[0], self.kxb[0, cols] - k[1])
+        rivals = values[distance > RIVAL_DISTANCE * step]
+        ratio = float(values[i] / rivals.max()) if rivals.size else np.inf
+        return k, contrast, float(np.clip((ratio - 1.0) / RIVAL_MARGIN, 0.0, 1.0))
 
     def refine_carrier(self, band0: np.ndarray, band1: np.ndarray, k0: np.ndarray) -> np.ndarray:
         """Sub-pixel carrier: the maximum of |cross-correlation| at continuous k, by a zooming
