@@ -1,0 +1,54 @@
+"""The official pre- and post-processing (:mod:`inference.processing`) in PyTorch, on any device.
+
+Same arithmetic as the NumPy originals (percentiles 0 and 100 are the minimum and maximum), so a
+backend can normalise raw camera frames and clean its output where the model runs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["normalise_frames", "postprocess_t", "prctile_norm_t", "rm_outliers_t"]
+
+
+def prctile_norm_t(x: Tensor) -> Tensor:
+    """``prctile_norm(x, 0, 100)``: minimum → 0, maximum → 1 (+1e-7 in the denominator)."""
+    low = x.amin()
+    return ((x - low) / (x.amax() - low + 1e-7)).clamp(0, 1)
+
+
+def _diffxy_t(img: Tensor, order: int) -> Tensor:
+    for _ in range(order):
+        img = prctile_norm_t(img)
+        d = torch.zeros_like(img)
+        dx = (img[1:-1, 0:-2] + img[1:-1, 2:]) / 2
+        dy = (img[0:-2, 1:-1] + img[2:, 1:-1]) / 2
+        d[1:-1, 1:-1] = img[1:-1, 1:-1] - (dx + dy) / 2
+        img = d.clamp(min=0)
+    return img
+
+
+def rm_outliers_t(img: Tensor, order: int = 3, thresh: float = 0.2) -> Tensor:
+    """:func:`inference.processing.rm_outliers` for a 2-D tensor."""
+    mask = _diffxy_t(img, order) > thresh
+    mean = torch.zeros_like(img)
+    for shift in (-1, 1):
+        for axis in (0, 1):
+            mean = mean + torch.roll(img, shift, dims=axis)
+    return prctile_norm_t(torch.where(mask, mean / 4, img))
+
+
+def postprocess_t(raw: Tensor) -> Tensor:
+    """:func:`inference.processing.postprocess` (``rm_outliers(prctile_norm(raw))``), 2-D."""
+    return rm_outliers_t(prctile_norm_t(raw))
+
+
+def normalise_frames(frames: Tensor, sisr: bool) -> Tensor:
+    """Raw frames ``(N, H, W)`` (any real dtype, uint16 included) → the network input
+    ``(1, C, H, W)`` float32: averaged to wide-field for SISR, normalised jointly (as
+    :func:`inference.predict.prepare_input`)."""
+    data = frames.to(torch.float32)
+    if sisr:
+        data = data.mean(dim=0, keepdim=True)
+    return prctile_norm_t(data)[None]

@@ -1,0 +1,197 @@
+"""Pick a backend by name, or ``auto``: the fastest that works here, falling back with a warning.
+
+``auto`` tries, in order: TensorRT (fp16), PyTorch on CUDA (fp16, CUDA graphs), ONNX Runtime on
+the CPU, PyTorch on the CPU. A backend that cannot be made (library or GPU missing), cannot be
+built for the shape, or fails while running (out of memory, a driver error) is skipped with a
+warning naming it and why, and the next one takes the set. Wrong input (a ValueError, e.g. the
+wrong number of frames) is the caller's error and is raised, not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.backends.base import InferenceBackend
+from inference.backends.errors import BackendError
+from inference.dfcan import DFCAN
+
+__all__ = ["AUTO_ORDER", "BACKEND_NAMES", "FallbackBackend", "create_backend", "make_backend"]
+
+log = logging.getLogger(__name__)
+
+BACKEND_NAMES = ("auto", "tensorrt", "torch", "onnxruntime")
+#: (backend, device, default precision), fastest first
+AUTO_ORDER: tuple[tuple[str, str, str], ...] = (
+    ("tensorrt", "cuda", "fp16"),
+    ("torch", "cuda", "fp16"),
+    ("onnxruntime", "cpu", "fp32"),
+    ("torch", "cpu", "fp32"),
+)
+
+
+def make_backend(
+    name: str,
+    model: DFCAN,
+    *,
+    device: str | None = None,
+    precision: str | None = None,
+    cache_dir: str | Path | None = None,
+    compile: str | None = None,
+    postprocess: bool = True,
+) -> InferenceBackend:
+    """One named backend (no fallback). ``torch`` defaults to CUDA when available."""
+    import torch
+
+    if name == "tensorrt":
+        from inference.backends.tensorrt_backend import TensorRTBackend
+
+        return TensorRTBackend(model, precision or "fp16", device=device or "cuda",
+                               cache_dir=cache_dir, postprocess=postprocess)
+    if name == "torch":
+        from inference.backends.torch_backend import TorchBackend
+
+        dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        default = "fp16" if dev.startswith("cuda") else "fp32"
+        return TorchBackend(model, dev, precision or default, compile=compile,
+                            postprocess=postprocess)
+    if name == "onnxruntime":
+        from inference.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+        if device not in (None, "cpu"):
+            raise ValueError(f"the onnxruntime backend runs on the cpu, not {device}")
+        return OnnxRuntimeBackend(model, precision or "fp32", cache_dir=cache_dir,
+                                  postprocess=postprocess)
+    raise ValueError(f"unknown backend {name!r} (one of {', '.join(BACKEND_NAMES)})")
+
+
+class FallbackBackend:
+    """A :class:`~inference.reconstructor.Reconstructor` over a list of backend factories:
+    it uses the first that works and moves to the next when one fails.
+
+    Args:
+        factories: ``(label, make)`` pairs, fastest first; ``make()`` returns a backend.
+        shape: ``(height, width)`` to build for at once (else at the first set).
+    """
+
+    def __init__(
+        self,
+        factories: list[tuple[str, Callable[[], InferenceBackend]]],
+        shape: tuple[int, int] | None = None,
+    ) -> None:
+        if not factories:
+            raise ValueError("no backend to choose from")
+        self._factories = list(factories)
+        self.skipped: list[tuple[str, str]] = []
+        self.active: InferenceBackend = self._next(shape)
+
+    @property
+    def name(self) -> str:
+        return self.active.name
+
+    @property
+    def scale(self) -> int:
+        return self.active.scale
+
+    @property
+    def frames_per_set(self) -> int | None:
+        return self.active.frames_per_set
+
+    @property
+    def description(self) -> str:
+        return self.active.description
+
+    def _skip(self, label: str, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        self.skipped.append((label, reason))
+        warnings.warn(f"backend {label} unavailable, trying the next: {reason}", RuntimeWarning,
+                      stacklevel=3)
+
+    def _next(self, shape: tuple[int, int] | None) -> InferenceBackend:
+        while self._factories:
+            label, make = self._factories.pop(0)
+            try:
+                backend = make()
+                if shape is not None:
+                    backend.prepare(*shape)
+            except Exception as exc:
+                self._skip(label, exc)
+                continue
+            log.info("using backend %s", backend.description)
+            return backend
+        tried = "; ".join(f"{label}: {why}" for label, why in self.skipped)
+        raise BackendError(f"no inference backend works here ({tried})")
+
+    def prepare(self, height: int, width: int) -> None:
+        while True:
+            try:
+                self.active.prepare(height, width)
+                return
+            except Exception as exc:
+                self._skip(self.active.description, exc)
+                self.active = self._next((height, width))
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return self._retry(lambda backend: backend.infer(x))
+
+    def upload(self, frames: np.ndarray) -> Any:
+        return self.active.check(frames)
+
+    def complete(self, staged: Any) -> np.ndarray:
+        return self.reconstruct(staged)
+
+    def reconstruct(self, frames: np.ndarray) -> np.ndarray:
+        stack = self.active.check(frames)  # the caller's errors are raised, not retried
+        return self._retry(lambda backend: backend.reconstruct(stack))
+
+    def _retry(self, run: Callable[[InferenceBackend], np.ndarray]) -> np.ndarray:
+        while True:
+            backend = self.active
+            try:
+                return run(backend)
+            except Exception as exc:
+                self._skip(backend.description, exc)
+                self.active = self._next(None)
+
+
+def create_backend(
+    name: str,
+    model: DFCAN,
+    *,
+    device: str | None = None,
+    precision: str | None = None,
+    shape: tuple[int, int] | None = None,
+    cache_dir: str | Path | None = None,
+    compile: str | None = None,
+    postprocess: bool = True,
+    order: tuple[tuple[str, str, str], ...] = AUTO_ORDER,
+) -> InferenceBackend | FallbackBackend:
+    """A backend by name; ``auto``: a :class:`FallbackBackend` over ``order`` (``precision``
+    and ``device``, if given, restrict it to the entries that can honour them)."""
+    if name != "auto":
+        backend = make_backend(name, model, device=device, precision=precision,
+                               cache_dir=cache_dir, compile=compile, postprocess=postprocess)
+        if shape is not None:
+            backend.prepare(*shape)
+        return backend
+    factories: list[tuple[str, Callable[[], InferenceBackend]]] = []
+    for backend_name, dev, default_precision in order:
+        if device is not None and not dev.startswith(device.split(":")[0]):
+            continue
+        chosen = precision or default_precision
+        if dev == "cpu" and chosen != "fp32":
+            continue
+
+        def make(b: str = backend_name, d: str = dev, p: str = chosen) -> InferenceBackend:
+            return make_backend(b, model, device=d, precision=p, cache_dir=cache_dir,
+                                compile=compile, postprocess=postprocess)
+
+        factories.append((f"{backend_name}-{dev} {chosen}", make))
+    if not factories:
+        raise ValueError(f"no backend runs precision {precision} on {device}")
+    return FallbackBackend(factories, shape)

@@ -1,0 +1,276 @@
+"""DFCAN in PyTorch on CUDA or CPU: the matmul-DFT network, and on a GPU the fast path.
+
+On CUDA: float16 or bfloat16 weights, channels_last, the frames uploaded as uint16 from a ring of
+pinned host buffers on a copy stream, normalisation, the network (replayed as a CUDA graph after
+warm-up, optionally ``torch.compile``d) and the official post-processing on a compute stream, the
+result copied back into a pinned buffer. On CPU the same steps run synchronously.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from inference.backends.base import InferenceBackend
+from inference.backends.errors import BackendUnavailable
+from inference.backends.processing_torch import normalise_frames, postprocess_t
+from inference.dfcan import DFCAN
+from inference.dft import with_matmul_dft
+from inference.export_onnx import DTYPES
+
+__all__ = ["Runner", "TorchBackend"]
+
+WARMUP_CALLS = 3
+
+
+@dataclass
+class Runner:
+    """What runs one input shape: ``(1, C, H, W)`` tensor → ``(1, 1, H·s, W·s)`` float32."""
+
+    call: Callable[[Tensor], Tensor]
+    input_dtype: torch.dtype
+    channels_last: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        x = x.to(self.input_dtype)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.call(x)
+
+
+class GraphRunner:
+    """A network replayed as a CUDA graph on static input/output buffers."""
+
+    def __init__(self, fn: Callable[[Tensor], Tensor], example: Tensor) -> None:
+        self.static_in = example.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(WARMUP_CALLS):
+                fn(self.static_in)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_out = fn(self.static_in)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        self.static_in.copy_(x)
+        self.graph.replay()
+        return self.static_out
+
+
+@dataclass
+class _Staged:
+    """A set on its way: its shape and, on CUDA, the ring slot and the copy's event."""
+
+    shape: tuple[int, ...]
+    frames: Tensor
+    slot: int = -1
+    copied: Any = None
+
+
+class TorchBackend(InferenceBackend):
+    """DFCAN run by PyTorch.
+
+    Args:
+        model: the DFCAN (its weights are copied, not changed).
+        device: ``"cuda"`` (``"cuda:1"`` …) or ``"cpu"``.
+        precision: ``fp32``, ``fp16`` or ``bf16`` (half precisions need CUDA).
+        dft: ``"matmul"`` (the FCA spectrum by matrix products, one network per shape) or
+            ``"fft"`` (the reference network, as trained).
+        channels_last, cuda_graphs: default on for CUDA.
+        compile: a ``torch.compile`` mode (``"max-autotune"``, ``"default"``) or None.
+        postprocess: apply the official post-processing (else return the sigmoid output).
+        ring: pinned upload buffers per shape (CUDA).
+    """
+
+    def __init__(
+        self,
+        model: DFCAN,
+        device: str | torch.device = "cuda",
+        precision: str = "fp32",
+        *,
+        dft: str = "matmul",
+        channels_last: bool | None = None,
+        cuda_graphs: bool | None = None,
+        compile: str | None = None,
+        postprocess: bool = True,
+        ring: int = 3,
+    ) -> None:
+        super().__init__(model, precision, postprocess)
+        self.device = torch.device(device)
+        cuda = self.device.type == "cuda"
+        if cuda and not torch.cuda.is_available():
+            raise BackendUnavailable("torch-cuda: CUDA is not available here")
+        if self.device.type not in ("cuda", "cpu"):
+            raise ValueError(f"torch backend runs on cuda or cpu, not {self.device}")
+        if not cuda and precision != "fp32":
+            raise ValueError(f"torch on cpu runs fp32, not {precision}")
+        if dft not in ("matmul", "fft"):
+            raise ValueError(f"dft must be 'matmul' or 'fft', got {dft!r}")
+        self.kind = f"torch-{self.device.type}"  # type: ignore[misc]
+        self.dft = dft
+        self.channels_last = cuda if channels_last is None else channels_last
+        self.cuda_graphs = cuda if cuda_graphs is None else (cuda_graphs and cuda)
+        self.compile_mode = compile
+        self.dtype = DTYPES[precision]
+        self.ring = ring
+        self._runners: dict[tuple[int, int], Runner | GraphRunner] = {}
+        self._buffers: dict[tuple[Any, ...], list[Tensor]] = {}
+        self._events: dict[tuple[Any, ...], list[Any]] = {}
+        self._next_slot: dict[tuple[Any, ...], int] = {}
+        self._host_out: dict[tuple[int, ...], Tensor] = {}
+        if cuda:
+            self.copy_stream = torch.cuda.Stream(self.device)
+            self.compute_stream = torch.cuda.Stream(self.device)
+
+    @property
+    def description(self) -> str:
+        options = [self.precision]
+        if self.dft == "fft":
+            options.append("fft")
+        if self.channels_last:
+            options.append("channels_last")
+        if self.cuda_graphs:
+            options.append("cuda-graphs")
+        if self.compile_mode:
+            options.append(f"compile:{self.compile_mode}")
+        return f"{self.kind} {' '.join(options)}"
+
+    # -- building ------------------------------------------------------------------------------
+
+    def network(self, height: int, width: int) -> nn.Module:
+        """The network for one input shape on this device, in this precision and layout."""
+        net = with_matmul_dft(self.model, height, width) if self.dft == "matmul" \
+            else copy.deepcopy(self.model)
+        net = net.to(device=self.device, dtype=self.dtype).eval()
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        return net
+
+    def build_runner(self, height: int, width: int) -> Runner | GraphRunner:
+        """Network, compilation, warm-up and (CUDA) graph capture for one shape."""
+        net = self.network(height, width)
+        fn: Callable[[Tensor], Tensor] = net
+        if self.compile_mode:
+            mode = self.compile_mode
+            if self.cuda_graphs and mode == "max-autotune":
+                mode = "max-autotune-no-cudagraphs"  # we capture the graph ourselves
+            fn = torch.compile(net, mode=mode, fullgraph=True, dynamic=False)  # type: ignore[assignment]
+        example = torch.zeros(1, self.config.in_channels, height, width, device=self.device,
+                              dtype=self.dtype)
+        if self.channels_last:
+            example = example.contiguous(memory_format=torch.channels_last)
+        runner = Runner(fn, self.dtype, self.channels_last)
+        with torch.inference_mode(), self._cudnn_flags():
+            if self.cuda_graphs:
+                with torch.cuda.device(self.device):
+                    graph = GraphRunner(fn, example)
+                return Runner(graph, self.dtype, self.channels_last, {"graph": graph})
+            for _ in range(WARMUP_CALLS if self.compile_mode else 1):
+                runner(example)
+        return runner
+
+    def prepare(self, height: int, width: int) -> None:
+        if (height, width) not in self._runners:
+            self._runners[(height, width)] = self.build_runner(height, width)
+
+    def _runner(self, height: int, width: int) -> Runner | GraphRunner:
+        self.prepare(height, width)
+        return self._runners[(height, width)]
+
+    def _cudnn_flags(self) -> Any:
+        """cuDNN autotuning on; no TF32, so fp32 keeps the reference's precision on CUDA."""
+        cudnn = torch.backends.cudnn
+        return cudnn.flags(enabled=cudnn.enabled, benchmark=True,
+                           deterministic=cudnn.deterministic, allow_tf32=False)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The network on a normalised ``(1, C, H, W)`` tensor on this device → float32
+        ``(1, 1, H·s, W·s)``."""
+        runner = self._runner(x.shape[-2], x.shape[-1])
+        with torch.inference_mode(), self._cudnn_flags():
+            return runner(x).float()
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = self.forward(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
+            return out[0, 0].cpu().numpy()
+
+    def upload(self, frames: np.ndarray) -> _Staged:
+        stack = self.check(frames)
+        if not (stack.dtype == np.uint16 or stack.dtype == np.float32):
+            stack = stack.astype(np.float32)
+        if self.device.type != "cuda":
+            return _Staged(stack.shape, torch.from_numpy(np.ascontiguousarray(stack)))
+        key = (stack.shape, stack.dtype.str)
+        if key not in self._buffers:
+            dtype = torch.from_numpy(stack[:0]).dtype
+            self._buffers[key] = [torch.empty(stack.shape, dtype=dtype, pin_memory=True)
+                                  for _ in range(self.ring)]
+            self._buffers[("device", *key)] = [torch.empty(stack.shape, dtype=dtype,
+                                                           device=self.device)
+                                               for _ in range(self.ring)]
+            self._events[key] = [None] * self.ring  # last copy out of each pinned slot
+            self._events[("used", *key)] = [None] * self.ring  # last read of each device slot
+            self._next_slot[key] = 0
+        slot = self._next_slot[key]
+        self._next_slot[key] = (slot + 1) % self.ring
+        pinned = self._buffers[key][slot]
+        on_device = self._buffers[("device", *key)][slot]
+        if (previous := self._events[key][slot]) is not None:
+            previous.synchronize()  # the pinned slot's last copy has left
+        np.copyto(pinned.numpy(), stack)
+        with torch.cuda.stream(self.copy_stream):
+            if (used := self._events[("used", *key)][slot]) is not None:
+                self.copy_stream.wait_event(used)
+            on_device.copy_(pinned, non_blocking=True)
+            copied = torch.cuda.Event()
+            copied.record(self.copy_stream)
+        self._events[key][slot] = copied
+        return _Staged(stack.shape, on_device, slot, copied)
+
+    def complete(self, staged: Any) -> np.ndarray:
+        if not isinstance(staged, _Staged):
+            staged = self.upload(staged)
+        if self.device.type != "cuda":
+            with torch.inference_mode():
+                return self._compute(staged.frames).numpy()
+        key = (staged.shape, _numpy_dtype_str(staged.frames))
+        with torch.cuda.stream(self.compute_stream), torch.inference_mode():
+            self.compute_stream.wait_event(staged.copied)
+            x = normalise_frames(staged.frames, self.mode == "sisr")
+            used = torch.cuda.Event()
+            used.record(self.compute_stream)
+            self._events[("used", *key)][staged.slot] = used
+            result = self._finish(self.forward(x))
+            host = self._host_out.get(tuple(result.shape))
+            if host is None:
+                host = torch.empty(result.shape, dtype=result.dtype, pin_memory=True)
+                self._host_out[tuple(result.shape)] = host
+            host.copy_(result, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record(self.compute_stream)
+        done.synchronize()
+        return host.numpy().copy()
+
+    def _compute(self, frames: Tensor) -> Tensor:
+        x = normalise_frames(frames.to(self.device), self.mode == "sisr")
+        return self._finish(self.forward(x)).cpu()
+
+    def _finish(self, out: Tensor) -> Tensor:
+        raw = out[0, 0].float()
+        return postprocess_t(raw) if self.postprocess else raw
+
+
+def _numpy_dtype_str(t: Tensor) -> str:
+    return np.dtype(str(t.dtype).removeprefix("torch.")).str
