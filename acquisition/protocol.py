@@ -19,11 +19,12 @@ as ``FILE:LINE:COL: field: message``, all at once, before any device is touched.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from hardware.settings import MicroscopeSettings, load_settings
 from hardware.yaml_source import ConfigError, YamlSource, parse_yaml, validate_source
@@ -198,7 +199,12 @@ def protocol_from_text(text: str, name: str = "<protocol>", base: Path | None = 
                        check: bool = True) -> Protocol:
     """A protocol from YAML text (``name`` in messages; ``base`` for relative paths)."""
     source = parse_yaml(text, name)
-    protocol = validate_source(Protocol, source)
+    try:
+        protocol = validate_source(Protocol, source)
+    except ConfigError as exc:
+        # the channels that are well-formed still get their preset and power checked
+        raise ConfigError(exc.messages + _raw_channel_checks(source, base or Path.cwd())) \
+            from None
     protocol._source = source
     protocol._base = base or Path.cwd()
     protocol._text = text
@@ -242,26 +248,51 @@ def check_protocol(protocol: Protocol) -> list[str]:
     return problems
 
 
+def _channel_problems(located: Callable[[tuple[str | int, ...], str], str], i: int,
+                      channel: ChannelSpec, settings: MicroscopeSettings) -> list[str]:
+    lines = settings.channels.lines
+    if channel.preset not in lines:
+        return [located(("channels", i, "preset"),
+                        f"{channel.preset!r} is not a channel preset of the microscope settings "
+                        f"(presets: {', '.join(sorted(lines))})")]
+    try:
+        laser = settings.laser(lines[channel.preset])
+    except KeyError as exc:
+        return [located(("channels", i, "preset"), str(exc.args[0]))]
+    if channel.power_mw > laser.max_power_mw:
+        return [located(("channels", i, "power_mw"),
+                        f"{channel.power_mw} mW is above the {laser.wavelength_nm} nm laser's "
+                        f"limit of {laser.max_power_mw} mW")]
+    return []
+
+
+def _raw_channel_checks(source: YamlSource, base: Path) -> list[str]:
+    """Preset and power checks of the well-formed channels of a protocol that failed
+    validation elsewhere (so that one pass reports them too)."""
+    data = source.data if isinstance(source.data, dict) else {}
+    channels = data.get("channels")
+    microscope = data.get("microscope")
+    settings_file = microscope.get("settings") if isinstance(microscope, dict) else None
+    if not isinstance(channels, list):
+        return []
+    try:
+        settings = load_settings(None if settings_file is None else base / str(settings_file))
+    except Exception:
+        return []  # the settings' own errors are reported once the protocol is well-formed
+    problems = []
+    for i, raw in enumerate(channels):
+        try:
+            channel = ChannelSpec.model_validate(raw)
+        except ValidationError:
+            continue
+        problems += _channel_problems(source.error, i, channel, settings)
+    return problems
+
+
 def _check_channels(protocol: Protocol, settings: MicroscopeSettings) -> list[str]:
     problems = []
-    lines = settings.channels.lines
     for i, channel in enumerate(protocol.channels):
-        if channel.preset not in lines:
-            problems.append(protocol.located(
-                ("channels", i, "preset"),
-                f"{channel.preset!r} is not a channel preset of the microscope settings "
-                f"(presets: {', '.join(sorted(lines))})"))
-            continue
-        try:
-            laser = settings.laser(lines[channel.preset])
-        except KeyError as exc:
-            problems.append(protocol.located(("channels", i, "preset"), str(exc.args[0])))
-            continue
-        if channel.power_mw > laser.max_power_mw:
-            problems.append(protocol.located(
-                ("channels", i, "power_mw"),
-                f"{channel.power_mw} mW is above the {laser.wavelength_nm} nm laser's limit of "
-                f"{laser.max_power_mw} mW"))
+        problems += _channel_problems(protocol.located, i, channel, settings)
     if protocol.mode != "wf" and settings.pattern is None:
         problems.append(protocol.located(("mode",), f"{protocol.mode} needs a pattern generator "
                                                     "in the microscope settings"))

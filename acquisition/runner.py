@@ -367,10 +367,11 @@ class _Progress:
         if now - self._last < 0.1 and written < self.total:
             return
         self._last = now
-        elapsed = max(now - pipeline.t_start, 1e-9)
+        # the rate since the first set arrived (the first frame may wait for a sample render)
+        first = pipeline.t_first_set
+        fps = "-" if first is None or now - first < 0.05 else f"{written / (now - first):.0f}"
         dropped = pipeline.stats()["dropped_for_display"]
-        self.progress.update(self.task, completed=written, fps=f"{written / elapsed:.0f}",
-                             dropped=dropped)
+        self.progress.update(self.task, completed=written, fps=fps, dropped=dropped)
 
     def inference(self, pipeline: Pipeline) -> None:
         """Say so when reconstructions are still pending after the acquisition."""
