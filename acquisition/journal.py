@@ -49,7 +49,7 @@ class JournalWriter:
             raise ValueError(f"{self.stem.name}: frame shape {frame.shape} is not the "
                              f"journal's {self.shape}")
         data = np.ascontiguousarray(frame, dtype=self.dtype)
-        self._bin.write(memoryview(data).cast("B"))
+        self._bin.write(data.data.cast("B"))
         self._bin.flush()
         line = {"i": self.frames, "offset": self.offset, **meta}
         self._index.write(json.dumps(line, default=_jsonable) + "\n")

@@ -98,7 +98,6 @@ class Pipeline:
         self.sets_written = 0
         self.sr_submitted = self.sr_refused = self.sr_failed = 0
         self.first_sr_error: str | None = None
-        self.t_start = time.perf_counter()
         #: perf_counter of the first set's arrival and of the last set written
         self.t_first_set: float | None = None
         self.t_last_written: float | None = None
@@ -110,10 +109,6 @@ class Pipeline:
             predictor.on_result = self._on_result
 
     def start(self) -> None:
-        self.t_start = time.perf_counter()
-        #: perf_counter of the first set's arrival and of the last set written
-        self.t_first_set: float | None = None
-        self.t_last_written: float | None = None
         self._raw_thread.start()
         self._sr_thread.start()
 

@@ -323,9 +323,9 @@ def _check_reconstruction(protocol: Protocol, i: int, rec: Reconstruction) -> li
             from inference.weights import load_model
 
             model = load_model(path)
+            in_channels = int(model.config.in_channels)  # type: ignore[union-attr,arg-type]
         except Exception as exc:
             return [protocol.located((*loc, "weights"), f"cannot load {path}: {exc}")]
-        in_channels = int(model.config.in_channels)
         if in_channels not in (1, n):
             return [protocol.located(
                 (*loc, "weights"),
@@ -419,7 +419,7 @@ def human_bytes(n: float) -> str:
 def human_seconds(s: float) -> str:
     if not math.isfinite(s):
         return "?"
-    h, rem = divmod(int(round(s)), 3600)
+    h, rem = divmod(round(s), 3600)
     m, sec = divmod(rem, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 

@@ -20,8 +20,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_reconstructor(protocol: Protocol, channel: ChannelSpec,
-                        shape: tuple[int, int] | None) -> tuple[Reconstructor, dict[str, Any]] | None:
+def build_reconstructor(
+    protocol: Protocol, channel: ChannelSpec, shape: tuple[int, int] | None
+) -> tuple[Reconstructor, dict[str, Any]] | None:
     """The channel's reconstructor and its metadata (method, model, weights hash, backend,
     scale), or ``None`` for ``method: none``. ``shape``: build the backend for it now."""
     rec = channel.reconstruction
@@ -36,11 +37,14 @@ def build_reconstructor(protocol: Protocol, channel: ChannelSpec,
         return wiener, {"method": "wiener-sim", "model": "wiener-sim", "scale": wiener.scale,
                         "backend": "numpy"}
     from inference.backends import create_backend
+    from inference.dfcan import DFCAN
     from inference.weights import load_model
 
     assert rec.weights is not None  # the protocol model demands it
     path = protocol.resolve(rec.weights)
     model = load_model(path)
+    if not isinstance(model, DFCAN):
+        raise ValueError(f"{path}: a {type(model).__name__}, not a DFCAN")
     backend = create_backend(protocol.inference.backend, model, device=protocol.inference.device,
                              shape=shape)
     config = model.config
@@ -48,4 +52,5 @@ def build_reconstructor(protocol: Protocol, channel: ChannelSpec,
             "weights": path.name, "weights_sha256": file_sha256(path),
             "scale": int(config.scale), "in_channels": int(config.in_channels),
             "backend": backend.description}
-    return backend, info
+    reconstructor: Reconstructor = backend  # type: ignore[assignment]
+    return reconstructor, info

@@ -100,8 +100,8 @@ def execute(protocol: Any, out: Path, progress: bool = True, overwrite: bool = F
 def print_result(result: Any) -> None:
     print(f"{result.frames_written} of {result.frames_requested} raw frames written "
           f"({result.sets_written} sets) in {result.seconds:.1f} s "
-          f"({result.frames_per_s:.0f} frames/s after the first set); WF images {result.wf_written}, SR images "
-          f"{result.sr_written} ({result.inferred} reconstructed, "
+          f"({result.frames_per_s:.0f} frames/s after the first set); WF images "
+          f"{result.wf_written}, SR images {result.sr_written} ({result.inferred} reconstructed, "
           f"{result.dropped_for_display} sets dropped for display)")
     if result.latency_p50_ms is not None:
         print(f"SR latency from set to display slot: p50 {result.latency_p50_ms:.0f} ms, "

@@ -21,7 +21,7 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from acquisition.finalize import FinalizeReport
 from acquisition.pipeline import DisplaySlot, Pipeline
@@ -170,7 +170,8 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
             result.notes.append("the microscope reports no pixel size: files say 1 µm")
             writers.pixel_size_um = 1.0
         acquisition = SIMAcquisition(scope, sim)
-        predictor_mode = "every" if protocol.save.sr == "every" else "latest"
+        predictor_mode: Literal["every", "latest"] = (
+            "every" if protocol.save.sr == "every" else "latest")
         # every-set SR: at most as many raw sets wait for inference as the writer queue holds
         set_bytes = protocol.frames_per_set * height * width * 2
         predictors = {name: StreamingPredictor(rec[0], mode=predictor_mode,
