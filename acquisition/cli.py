@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, str] = {
     "simulate": "simulators.cli",
     "demo": "acquisition.demo",
     "predict": "inference.predict_cli",
+    "compile": "inference.compile_cli",
+    "bench": "inference.bench_cli",
     "run": "acquisition.run_cli",
     "recover": "acquisition.recover_cli",
 }

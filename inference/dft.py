@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -98,14 +99,14 @@ def _half_spectrum(
     canon_v = np.where(v > width // 2, (width - v) % width, v)
     mirrored = canon_v != v
     half_cols = np.unique(canon_v)
-    half_rows = np.unique(np.concatenate([u, (-u[:, None] % height).ravel()])) if mirrored.any() \
-        else np.unique(u)
+    half_rows = np.unique(np.concatenate([u, -u % height])) if mirrored.any() else np.unique(u)
     full_rows, full_cols = np.unique(u), np.unique(v)
 
     def cost(nu: int, nv: int) -> int:
         return height * width * nv + nu * height * nv
 
-    if mirrored.any() and cost(len(half_rows), len(half_cols)) < cost(len(full_rows), len(full_cols)):
+    half_cost = cost(len(half_rows), len(half_cols))
+    if mirrored.any() and half_cost < cost(len(full_rows), len(full_cols)):
         rows, cols = half_rows, half_cols
         row_of = np.where(mirrored[None, :], (-u[:, None]) % height, u[:, None])
         col_of = np.broadcast_to(canon_v[None, :], row_of.shape)
@@ -114,7 +115,9 @@ def _half_spectrum(
         row_of = np.broadcast_to(u[:, None], (len(u), len(v)))
         col_of = np.broadcast_to(v[None, :], (len(u), len(v)))
     flat = np.searchsorted(rows, row_of) * len(cols) + np.searchsorted(cols, col_of)
-    identity = flat.size == len(rows) * len(cols) and bool((flat.ravel() == np.arange(flat.size)).all())
+    identity = flat.size == len(rows) * len(cols) and bool(
+        (flat.ravel() == np.arange(flat.size)).all()
+    )
     return rows, cols, None if identity else flat.ravel()
 
 
@@ -133,6 +136,16 @@ class MatmulDFTFCA(nn.Module):
     Built from a trained FCA layer (its weights are copied, the first conv's kernel scaled by
     ``(HW)^(γ/2)``); the original is left untouched.
     """
+
+    cols: Tensor
+    rows: Tensor
+    gather: Tensor | None
+    y0: Tensor
+    y1: Tensor
+    x0: Tensor
+    x1: Tensor
+    y_lerp: Tensor
+    x_lerp: Tensor
 
     def __init__(self, fca: FCALayer, height: int, width: int) -> None:
         super().__init__()
@@ -165,7 +178,7 @@ class MatmulDFTFCA(nn.Module):
             self.register_buffer("y_lerp", torch.from_numpy(self._lerp[0]), persistent=False)
             self.register_buffer("x_lerp", torch.from_numpy(self._lerp[1]), persistent=False)
 
-    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> MatmulDFTFCA:
         """As :meth:`nn.Module._apply`, but the resize weights stay float32 (the spectrum is
         resized in float32 whatever the model's precision)."""
         module = super()._apply(fn, recurse)

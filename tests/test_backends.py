@@ -48,6 +48,7 @@ def test_torch_processing_equals_numpy() -> None:
     raw[5, 5], raw[30, 20] = 3.0, -1.0  # outliers for rm_outliers
     assert np.abs(postprocess_t(torch.from_numpy(raw)).numpy() - postprocess(raw)).max() < 1e-12
     stack = _frames(9)
+    stack[0, 0, :3] = (0, 40000, 65535)  # the full uint16 range survives the upload
     for sisr, mode, ch in ((True, "sisr", 1), (False, "sim", 9)):
         got = normalise_frames(torch.from_numpy(stack), sisr).numpy()
         assert np.abs(got - prepare_input(stack, mode, ch)).max() < 1e-6
@@ -160,7 +161,7 @@ def test_no_working_backend_is_one_clear_error(sim_model: DFCAN) -> None:
     def broken() -> InferenceBackend:
         raise BackendUnavailable("nothing here")
 
-    with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match="a: .*nothing here"):
+    with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match=r"a: .*nothing here"):
         FallbackBackend([("a", broken)])
 
 

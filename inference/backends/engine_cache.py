@@ -148,7 +148,7 @@ class EngineCache:
         self,
         key: EngineKey,
         build: Callable[[bytes | None], tuple[bytes, bytes | None]],
-        load: Callable[[bytes], T],
+        load: Callable[[bytes], T | None],
     ) -> tuple[T, CacheOutcome]:
         """The loaded engine for ``key``: from the cache, or built (under the entry's lock).
 

@@ -48,7 +48,10 @@ def normalise_frames(frames: Tensor, sisr: bool) -> Tensor:
     """Raw frames ``(N, H, W)`` (any real dtype, uint16 included) → the network input
     ``(1, C, H, W)`` float32: averaged to wide-field for SISR, normalised jointly (as
     :func:`inference.predict.prepare_input`)."""
-    data = frames.to(torch.float32)
+    if frames.dtype == torch.uint16:  # widen through int32: uint16 kernels are few
+        data = frames.view(torch.int16).to(torch.int32).bitwise_and(0xFFFF).to(torch.float32)
+    else:
+        data = frames.to(torch.float32)
     if sisr:
         data = data.mean(dim=0, keepdim=True)
     return prctile_norm_t(data)[None]

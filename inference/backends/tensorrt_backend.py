@@ -129,7 +129,9 @@ class EngineRunner:
         return self.tensors[OUTPUT_NAME]
 
 
-def load_engine(trt: Any, data: bytes, device: torch.device, logger: Any = None) -> EngineRunner | None:
+def load_engine(
+    trt: Any, data: bytes, device: torch.device, logger: Any = None
+) -> EngineRunner | None:
     """Deserialise a plan (None if TensorRT refuses it: another version, another GPU, corrupt)."""
     runtime = trt.Runtime(logger or trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(data)

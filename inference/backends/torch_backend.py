@@ -163,7 +163,7 @@ class TorchBackend(InferenceBackend):
             mode = self.compile_mode
             if self.cuda_graphs and mode == "max-autotune":
                 mode = "max-autotune-no-cudagraphs"  # we capture the graph ourselves
-            fn = torch.compile(net, mode=mode, fullgraph=True, dynamic=False)  # type: ignore[assignment]
+            fn = torch.compile(net, mode=mode, fullgraph=True, dynamic=False)
         example = torch.zeros(1, self.config.in_channels, height, width, device=self.device,
                               dtype=self.dtype)
         if self.channels_last:
