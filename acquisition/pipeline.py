@@ -103,14 +103,21 @@ class Pipeline:
         self.t_last_written: float | None = None
         self._raw_thread = threading.Thread(target=self._write_raw, name="livesr-raw-writer",
                                             daemon=True)
-        self._sr_thread = threading.Thread(target=self._write_sr, name="livesr-sr-writer",
-                                           daemon=True)
-        for predictor in predictors.values():
+        # SR writers: the queue of displayed results, and each every-set predictor's results
+        self._inference_closed = threading.Event()
+        self._sr_threads = [threading.Thread(target=self._write_displayed_sr,
+                                             name="livesr-sr-writer", daemon=True)]
+        for name, predictor in predictors.items():
             predictor.on_result = self._on_result
+            if predictor.mode == "every":
+                self._sr_threads.append(threading.Thread(
+                    target=self._write_every_sr, args=(predictor,),
+                    name=f"livesr-sr-writer-{name}", daemon=True))
 
     def start(self) -> None:
         self._raw_thread.start()
-        self._sr_thread.start()
+        for thread in self._sr_threads:
+            thread.start()
 
     # -- acquisition thread: cheap, never blocks
     def on_set(self, frame_set: FrameSet) -> None:
@@ -171,20 +178,35 @@ class Pipeline:
             return
         self.display.put(DisplayFrame(meta["channel"], int(meta["t"]), int(meta["p"]), "sr",
                                       result.image, result.latency_s))
-        if self.save_sr != "none":
+        if self.save_sr == "displayed":
             self._sr_queue.put(result)
 
-    def _write_sr(self) -> None:
+    def _write_displayed_sr(self) -> None:
         while (result := self._sr_queue.get()) is not None:
-            if self.error is not None:
-                continue
-            assert result.image is not None
-            meta = {**result.metadata, "seq": result.seq,
-                    "latency_ms": round(result.latency_s * 1000, 3)}
+            self._save_sr(result)
+
+    def _write_every_sr(self, predictor: StreamingPredictor) -> None:
+        """Every result of an every-set predictor, in order (taking them also frees them)."""
+        while True:
             try:
-                self.writers.write_sr(result.image, meta)
-            except Exception as exc:
-                self._fail(f"writing SR images failed: {type(exc).__name__}: {exc}")
+                result = predictor.get(timeout=0.2)
+            except queue.Empty:
+                if self._inference_closed.is_set():
+                    for result in predictor.results():  # delivered before the close
+                        self._save_sr(result)
+                    return
+                continue
+            self._save_sr(result)
+
+    def _save_sr(self, result: StreamResult) -> None:
+        if self.error is not None or result.image is None:
+            return
+        meta = {**result.metadata, "seq": result.seq,
+                "latency_ms": round(result.latency_s * 1000, 3)}
+        try:
+            self.writers.write_sr(result.image, meta)
+        except Exception as exc:
+            self._fail(f"writing SR images failed: {type(exc).__name__}: {exc}")
 
     # -- end of the run
     def finish_acquisition(self) -> None:
@@ -196,8 +218,10 @@ class Pipeline:
         """Reconstruct what is pending (every-set mode), then write the last SR images."""
         for predictor in self.predictors.values():
             predictor.close()
+        self._inference_closed.set()
         self._sr_queue.put(None)
-        self._sr_thread.join()
+        for thread in self._sr_threads:
+            thread.join()
 
     def stats(self) -> dict[str, Any]:
         """Inference counts and latency percentiles over every predictor."""

@@ -397,7 +397,9 @@ def estimate(protocol: Protocol, height: int, width: int, scales: dict[str, int]
         # a DFCAN keeps a handful of 64-channel feature maps alive at the SR size
         ram_sr = max(ram_sr, 8 * 64 * height * width * s * s * 4)
     set_bytes = n * frame_bytes
-    ram = writer_queue_sets(set_bytes) * set_bytes + ram_sr + 300 * 1024**2
+    # the writer queue, and as many raw sets again waiting for every-set inference
+    queues = 2 if protocol.save.sr == "every" and ram_sr else 1
+    ram = queues * writer_queue_sets(set_bytes) * set_bytes + ram_sr + 300 * 1024**2
     total = bytes_raw + bytes_wf + bytes_sr
     # finalizing turns a journal into its OME file before the journal is removed: the largest
     # stream file exists twice for a moment

@@ -35,6 +35,7 @@ from acquisition.protocol import (
 )
 from acquisition.reconstruction import build_reconstructor
 from acquisition.writers import ChannelInfo, RunWriters, finalize_all
+from hardware.yaml_source import ConfigError
 
 __all__ = ["RunResult", "check_disk", "run"]
 
@@ -117,7 +118,6 @@ def run(protocol: Protocol | str | Path, out: str | Path | None = None, *,
     # reconstructors before any device: a weights or backend problem stops us here
     shape = (roi, roi) if roi is not None else None
     recs = {c.preset: build_reconstructor(protocol, c, shape) for c in protocol.channels}
-    out_dir.mkdir(parents=True, exist_ok=True)
     return _run_on_microscope(protocol, out_dir, recs, progress, on_pipeline)
 
 
@@ -151,6 +151,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
     started = datetime.now(UTC).isoformat(timespec="seconds")
     with Microscope.open(protocol.config_path(), protocol.settings_path(),
                          protocol.microscope.backend) as scope:
+        _check_stages(protocol, scope)
         if protocol.microscope.roi is not None:
             scope.camera.centred_roi(protocol.microscope.roi)
         height, width = scope.camera.shape
@@ -175,7 +176,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
         # every-set SR: at most as many raw sets wait for inference as the writer queue holds
         set_bytes = protocol.frames_per_set * height * width * 2
         predictors = {name: StreamingPredictor(rec[0], mode=predictor_mode,
-                                               max_pending=4 * writer_queue_sets(set_bytes))
+                                               max_pending=writer_queue_sets(set_bytes))
                       for name, rec in recs.items() if rec is not None}
         bar = _Progress(protocol.n_frames, progress)
         pipeline = Pipeline(writers, predictors, protocol.save.sr,
@@ -183,6 +184,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
                             on_written=lambda: bar.update(writers.raw_frames, pipeline))
         if on_pipeline is not None:
             on_pipeline(pipeline)
+        out_dir.mkdir(parents=True, exist_ok=True)
         _write_run_json(out_dir, protocol, result, started, scope, status="running")
         _copy_protocol(protocol, out_dir)
         acquisition.set_ready.connect(pipeline.on_set)
@@ -234,6 +236,21 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
         raise RuntimeError(pipeline.error + f" ({result.frames_written} raw frames written, "
                                             f"finalized in {out_dir})")
     return result
+
+
+def _check_stages(protocol: Protocol, scope: Any) -> None:
+    """Positions need an XY stage (and a focus drive where they give z): refuse, rather than
+    let the engine skip the moves with a warning."""
+    core = getattr(scope.backend, "core", None)
+    if not protocol.positions or core is None:
+        return
+    cfg = protocol.microscope.config
+    if not core.getXYStageDevice():
+        raise ConfigError([protocol.located(("positions",), f"the microscope ({cfg}) has no "
+                                                            "XY stage to visit positions")])
+    if any(p.z is not None for p in protocol.positions) and not core.getFocusDevice():
+        raise ConfigError([protocol.located(("positions",), f"the microscope ({cfg}) has no "
+                                                            "focus drive for the positions' z")])
 
 
 def _fill_result(result: RunResult, pipeline: Pipeline, writers: RunWriters,

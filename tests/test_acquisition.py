@@ -201,3 +201,19 @@ def test_long_wf_timelapse_loses_no_frame_and_keeps_memory_flat(tmp_path: Path) 
     raw = tifffile.imread(tmp_path / "run" / "raw" / "raw_p000.ome.tif")
     assert raw.shape == (n, SENSOR, SENSOR) and (raw.reshape(n, -1).max(axis=1) > 0).all()
     assert rss[n - 1] - rss[100] < 50, rss
+
+
+def test_positions_without_an_xy_stage_are_refused_before_acquiring(tmp_path: Path) -> None:
+    from hardware.yaml_source import ConfigError
+
+    cfg = small_cfg(tmp_path, 32)
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: wf
+        channels: [{{preset: "488", power_mw: 5, exposure_ms: 1}}]
+        positions: [{{x: 0, y: 0}}, {{x: 10, y: 0}}]
+        output: run
+        """)
+    with pytest.raises(ConfigError, match=rf"{path}:4:12: positions: .* no XY stage"):
+        acquisition.run(path, progress=False)
+    assert not (tmp_path / "run" / "run.json").exists()
