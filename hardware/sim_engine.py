@@ -83,13 +83,15 @@ class SIMEngine(MDAEngine):
                                  role.state_format)
 
     def event_iterator(self, events: Iterable[useq.MDAEvent]) -> Iterator[useq.MDAEvent]:
-        """The pattern events, grouped per time point and position: the parent merges what the
-        devices can sequence within a group, so each time point is at most one camera sequence
-        (and the AOTF is blanked between time points)."""
+        """The pattern events, grouped per time point and position in SIM mode: the parent
+        merges what the devices can sequence within a group, so each time point is at most one
+        camera sequence (and the AOTF is blanked between time points). Wide-field frames are
+        grouped per position only: a time-lapse at interval 0 streams as one camera sequence."""
         group: list[useq.MDAEvent] = []
         key: tuple[int, int] | None = None
         for event in events:
-            event_key = (event.index.get("t", 0), event.index.get("p", 0))
+            t = event.index.get("t", 0) if self.sim.mode == "sim" else 0
+            event_key = (t, event.index.get("p", 0))
             if group and event_key != key:
                 yield from super().event_iterator(group)
                 group = []
