@@ -217,3 +217,33 @@ def test_positions_without_an_xy_stage_are_refused_before_acquiring(tmp_path: Pa
     with pytest.raises(ConfigError, match=rf"{path}:4:12: positions: .* no XY stage"):
         acquisition.run(path, progress=False)
     assert not (tmp_path / "run" / "run.json").exists()
+
+
+def test_a_writer_failure_mid_run_stops_the_acquisition_and_keeps_what_was_written(
+        tmp_path: Path) -> None:
+    cfg = small_cfg(tmp_path, 32)
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: tirf-sim
+        channels: [{{preset: "488", power_mw: 5, exposure_ms: 1}}]
+        timelapse: {{count: 2000}}
+        output: run
+        """)
+
+    def hook(pipeline: Pipeline) -> None:  # the disk fails at the fourth set
+        write_set = pipeline.writers.write_set
+
+        def failing(frame_set: FrameSet) -> np.ndarray | None:
+            if frame_set.t == 3:
+                raise OSError(28, "No space left on device")
+            return write_set(frame_set)
+
+        pipeline.writers.write_set = failing  # type: ignore[method-assign]
+
+    with pytest.raises(RuntimeError, match=r"writing raw frames failed: OSError.*No space"):
+        acquisition.run(path, progress=False, on_pipeline=hook)
+    raw = tifffile.imread(tmp_path / "run" / "raw" / "raw_p000.ome.tif")
+    assert raw.shape == (3, 9, 32, 32)  # the three sets written before the failure
+    summary = json.loads((tmp_path / "run" / "run.json").read_text())["summary"]
+    assert summary["frames_written"] == 27 and not summary["completed"]
+    assert summary["sets_acquired"] < 2000  # the acquisition was stopped, not run to the end
