@@ -71,7 +71,11 @@ def demo_protocol(roi: int | None = None, timepoints: int | None = None,
         rec = Reconstruction(method="dfcan", weights=chosen)
         update["channels"] = [c.model_copy(update={"reconstruction": rec})
                               for c in protocol.channels]
-    return protocol.model_copy(update=update) if update else protocol
+    if not update:
+        return protocol
+    changed = protocol.model_copy(update=update)
+    changed._text = None  # the copy in the output folder is then the protocol as run
+    return changed
 
 
 def run(args: argparse.Namespace) -> int:

@@ -162,7 +162,8 @@ class Pipeline:
             self.sets_written += 1
             self.t_last_written = time.perf_counter()
             if frame_set.channel not in self.predictors:
-                image = wf if wf is not None else frame_set.frames[0]
+                image = wf if wf is not None else (
+                    frame_set.widefield() if frame_set.n_frames > 1 else frame_set.frames[0])
                 self.display.put(DisplayFrame(frame_set.channel, frame_set.t,
                                               frame_set.position, "wf", image, 0.0))
             if self.on_written is not None:

@@ -28,6 +28,7 @@ def test_demo_uses_sim_weights_when_present(tmp_path: Path) -> None:
     for channel in protocol.channels:
         assert channel.reconstruction.method == "dfcan"
         assert channel.reconstruction.weights == sim
+    assert "method: dfcan" in protocol.source_text() and sim.name in protocol.source_text()
     only_sisr = demo_protocol(weights={"sisr": sisr})
     assert only_sisr.channels[0].reconstruction.weights == sisr
 
