@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(str(exc)) from None
     active = getattr(backend, "active", backend)
     outcome = getattr(active, "outcomes", {}).get(shape)
-    where = args.cache_dir or default_cache_dir()
+    where: object = args.cache_dir or default_cache_dir()
+    if active.kind.startswith("torch"):
+        where = "PyTorch's own compilation cache, TORCHINDUCTOR_CACHE_DIR"
     detail = ""
     if outcome is not None:
         detail = f": engine {outcome.path} ({'built' if outcome.built else 'from the cache'})"
