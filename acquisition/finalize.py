@@ -67,8 +67,14 @@ def finalize_journal(stem: Path, keep_bin: bool = False) -> FinalizeReport:
     n_channels = len(header["channels"])
     n_z = int(header.get("z", 1))
     planes: dict[tuple[int, int, int], dict[str, Any]] = {}
-    for entry in journal.frames:
-        planes[(int(entry["t"]), int(entry["c"]), int(entry.get("z", 0)))] = entry
+    if header.get("sparse_t"):
+        # a stream of chosen time points (SR of the displayed sets): planes in the order
+        # written; each one's acquisition time point stays in its JSON line and DeltaT
+        for k, entry in enumerate(journal.frames):
+            planes[(k, 0, 0)] = entry
+    else:
+        for entry in journal.frames:
+            planes[(int(entry["t"]), int(entry["c"]), int(entry.get("z", 0)))] = entry
     n_t = max((t for t, _, _ in planes), default=0) + 1
     h, w = journal.shape
     sim_axes = header["axes"] == "TCZYX"

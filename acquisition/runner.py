@@ -166,7 +166,8 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
         writers = RunWriters(out_dir, channels, protocol.frames_per_set, scope.backend
                              .pixel_size_um() or 0.0, protocol.timelapse.interval_s, mode,
                              protocol.save.wf,
-                             [p.model_dump() for p in protocol.positions])
+                             [p.model_dump() for p in protocol.positions],
+                             sr_every=protocol.save.sr == "every")
         if not writers.pixel_size_um:
             result.notes.append("the microscope reports no pixel size: files say 1 µm")
             writers.pixel_size_um = 1.0

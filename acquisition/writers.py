@@ -41,7 +41,7 @@ class RunWriters:
 
     def __init__(self, out: Path, channels: list[ChannelInfo], frames_per_set: int,
                  pixel_size_um: float, interval_s: float, mode: str, save_wf: bool,
-                 positions: list[dict[str, Any]] | None = None) -> None:
+                 positions: list[dict[str, Any]] | None = None, sr_every: bool = True) -> None:
         self.out = out
         self.channels = {c.name: c for c in channels}
         self.frames_per_set = frames_per_set
@@ -50,6 +50,8 @@ class RunWriters:
         self.mode = mode
         self.save_wf = save_wf and frames_per_set > 1
         self.positions = positions or []
+        #: SR of every set (else of the displayed sets only: a sparse time axis)
+        self.sr_every = sr_every
         self._raw: dict[int, JournalWriter] = {}
         self._wf: dict[int, JournalWriter] = {}
         self._sr: dict[tuple[int, str], JournalWriter] = {}
@@ -131,6 +133,10 @@ class RunWriters:
                 f"LiveSR super-resolved images ({info.get('method')}, {info.get('model', '')}, "
                 f"scale {scale}): SR pixel = camera pixel / {scale}; values = output x 65535",
                 {f"livesr.{k}": v for k, v in info.items()})
+            if not self.sr_every:
+                header["sparse_t"] = True
+                header["description"] += ("; only the sets shown live: T counts them, each "
+                                          "one's time point is in its JSON line and DeltaT")
             writer = JournalWriter(self.out / "sr" / f"sr_p{p:03d}_{channel.name}", header)
             self._sr[(p, channel.name)] = writer
         data = np.clip(np.rint(np.asarray(image, np.float32) * 65535), 0, 65535).astype(np.uint16)

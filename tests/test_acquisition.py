@@ -130,6 +130,12 @@ def test_wf_mode_with_sisr_for_display_only(tmp_path: Path) -> None:
     with tifffile.TiffFile(tmp_path / "run" / "raw" / "raw_p000.ome.tif") as tif:
         assert tif.series[0].axes == "TYX" and tif.series[0].shape == (20, 32, 32)
         assert 'SizeT="20"' in tif.ome_metadata and 'SizeC="1"' in tif.ome_metadata
+    # the displayed sets' SR: one plane each, no zero-filled gaps; their time points in the index
+    sr = tifffile.imread(tmp_path / "run" / "sr" / "sr_p000_488.ome.tif")
+    assert sr.shape[0] == result.sr_written and sr.reshape(len(sr), -1).max(axis=1).all()
+    index = (tmp_path / "run" / "sr" / "sr_p000_488.jsonl").read_text().splitlines()[1:]
+    times = [json.loads(line)["t"] for line in index]
+    assert times == sorted(times) and len(set(times)) == len(times)
 
 
 def _frame_set(t: int) -> FrameSet:
