@@ -53,15 +53,15 @@ def _short_list(items: list[tuple[int, int, int]], n: int = 6) -> str:
     return shown + (f", … ({len(items) - n} more)" if len(items) > n else "")
 
 
-def ome_path(stem: Path) -> Path:
-    return stem.with_name(stem.name + ".ome.tif")
+def ome_path(stem: Path, fmt: str = "ome-tiff") -> Path:
+    """Where the journal ``stem`` is finalized: ``STEM.ome.tif`` or ``STEM.ome.zarr``."""
+    return stem.with_name(stem.name + (".ome.zarr" if fmt == "ome-zarr" else ".ome.tif"))
 
 
 def finalize_journal(stem: Path, keep_bin: bool = False) -> FinalizeReport:
-    """Write ``STEM.ome.tif`` from the journal ``STEM.bin``/``STEM.jsonl`` (atomically: a
-    temporary file renamed into place), then remove ``STEM.bin`` unless ``keep_bin``."""
-    import tifffile
-
+    """Write ``STEM.ome.tif`` (or ``STEM.ome.zarr``, as the journal's header asks) from the
+    journal ``STEM.bin``/``STEM.jsonl`` (atomically: written under a temporary name, then
+    renamed into place), then remove ``STEM.bin`` unless ``keep_bin``."""
     journal = read_journal(stem)
     header = journal.header
     n_channels = len(header["channels"])
@@ -81,14 +81,23 @@ def finalize_journal(stem: Path, keep_bin: bool = False) -> FinalizeReport:
     shape: tuple[int, ...] = (n_t, n_channels, n_z, h, w) if sim_axes else (n_t, n_channels, h, w)
     order = [(t, c, z) for t in range(n_t) for c in range(n_channels) for z in range(n_z)]
     missing = [key for key in order if key not in planes]
-    metadata = _ome_metadata(header, [planes.get(key) for key in order], n_z)
     data = journal.data()
-    target = ome_path(stem)
+    fmt = header.get("format", "ome-tiff")
+    target = ome_path(stem, fmt)
     partial = target.with_name(target.name + ".partial")
-    tifffile.imwrite(partial, data=_planes(journal, data, planes, order), shape=shape,
-                     dtype=journal.dtype, bigtiff=True, ome=True, photometric="minisblack",
-                     metadata={"axes": header["axes"], **metadata},
-                     resolution=_resolution(header), resolutionunit="CENTIMETER")
+    if fmt == "ome-zarr":
+        from acquisition.finalize_zarr import write_ome_zarr
+
+        write_ome_zarr(partial, header, shape, journal.dtype,
+                       _planes(journal, data, planes, order))
+    else:
+        import tifffile
+
+        metadata = _ome_metadata(header, [planes.get(key) for key in order], n_z)
+        tifffile.imwrite(partial, data=_planes(journal, data, planes, order), shape=shape,
+                         dtype=journal.dtype, bigtiff=True, ome=True, photometric="minisblack",
+                         metadata={"axes": header["axes"], **metadata},
+                         resolution=_resolution(header), resolutionunit="CENTIMETER")
     os.replace(partial, target)
     del data
     if not keep_bin:

@@ -237,9 +237,12 @@ def check_protocol(protocol: Protocol) -> list[str]:
     if protocol.positions and protocol.microscope.backend != "pymmcore-plus":
         problems.append(protocol.located(("positions",), "positions need pymmcore-plus"))
     if protocol.save.format == "ome-zarr":
-        problems.append(protocol.located(("save", "format"),
-                                         "ome-zarr is not available in this installation; "
-                                         "use ome-tiff"))
+        try:
+            import zarr  # noqa: F401
+        except ImportError:
+            problems.append(protocol.located(("save", "format"),
+                                             "ome-zarr needs the zarr package: "
+                                             "pip install \"livesr[zarr]\" (or use ome-tiff)"))
     if protocol.mode != "wf" and protocol.microscope.backend != "pymmcore-plus":
         problems.append(protocol.located(("microscope", "backend"),
                                          "the SIM engine runs on pymmcore-plus"))

@@ -28,7 +28,8 @@ def recover(out_dir: str | Path) -> list[FinalizeReport]:
         raise FileNotFoundError(f"no such folder: {out}")
     stems = find_journals(out)
     if not stems:
-        done = sorted(str(p.relative_to(out)) for p in out.glob("*/*.ome.tif"))
+        done = sorted(str(p.relative_to(out)) for pattern in ("*/*.ome.tif", "*/*.ome.zarr")
+                      for p in out.glob(pattern))
         already = f" (finalized already: {', '.join(done)})" if done else ""
         raise ValueError(f"{out}: no journal to recover{already}")
     reports: list[FinalizeReport] = []

@@ -167,7 +167,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
                              .pixel_size_um() or 0.0, protocol.timelapse.interval_s, mode,
                              protocol.save.wf,
                              [p.model_dump() for p in protocol.positions],
-                             sr_every=protocol.save.sr == "every")
+                             sr_every=protocol.save.sr == "every", fmt=protocol.save.format)
         if not writers.pixel_size_um:
             result.notes.append("the microscope reports no pixel size: files say 1 µm")
             writers.pixel_size_um = 1.0
@@ -284,7 +284,7 @@ def _finalize(stems: list[Path], progress: bool) -> list[FinalizeReport]:
     if progress:
         from rich.console import Console
 
-        with Console(stderr=True).status(f"writing {len(stems)} OME-TIFF file(s)…"):
+        with Console(stderr=True).status(f"finalizing {len(stems)} file(s)…"):
             return finalize_all(stems)
     return finalize_all(stems)
 

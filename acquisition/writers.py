@@ -1,4 +1,5 @@
-"""The run's writers: ``raw/``, ``wf/`` and ``sr/`` journals, finalized into OME-TIFF.
+"""The run's writers: ``raw/``, ``wf/`` and ``sr/`` journals, finalized into OME-TIFF (or
+OME-Zarr).
 
 Per position, ``raw/raw_pNNN`` holds every raw frame (``TCZYX``, Z = SIM pattern index) and
 ``wf/wf_pNNN`` the wide-field image (the mean) of every SIM set (``TCYX``, float32). SR images go
@@ -41,7 +42,8 @@ class RunWriters:
 
     def __init__(self, out: Path, channels: list[ChannelInfo], frames_per_set: int,
                  pixel_size_um: float, interval_s: float, mode: str, save_wf: bool,
-                 positions: list[dict[str, Any]] | None = None, sr_every: bool = True) -> None:
+                 positions: list[dict[str, Any]] | None = None, sr_every: bool = True,
+                 fmt: str = "ome-tiff") -> None:
         self.out = out
         self.channels = {c.name: c for c in channels}
         self.frames_per_set = frames_per_set
@@ -52,6 +54,8 @@ class RunWriters:
         self.positions = positions or []
         #: SR of every set (else of the displayed sets only: a sparse time axis)
         self.sr_every = sr_every
+        #: what the journals become when the run ends: ``ome-tiff`` or ``ome-zarr``
+        self.format = fmt
         self._raw: dict[int, JournalWriter] = {}
         self._wf: dict[int, JournalWriter] = {}
         self._sr: dict[tuple[int, str], JournalWriter] = {}
@@ -97,7 +101,8 @@ class RunWriters:
                 "pixel_size_um": pixel_size_um, "pixel_size_unit": "µm",
                 "interval_s": self.interval_s, "position": self._position(p),
                 "description": description,
-                "annotation": {"livesr.stream": stream, "livesr.mode": self.mode, **annotation}}
+                "annotation": {"livesr.stream": stream, "livesr.mode": self.mode, **annotation},
+                "format": self.format}
 
     def _open_raw(self, p: int, shape: tuple[int, int]) -> JournalWriter:
         n = self.frames_per_set

@@ -138,6 +138,27 @@ def test_wf_mode_with_sisr_for_display_only(tmp_path: Path) -> None:
     assert times == sorted(times) and len(set(times)) == len(times)
 
 
+def test_ome_zarr_output(tmp_path: Path) -> None:
+    zarr = pytest.importorskip("zarr")
+    cfg = small_cfg(tmp_path, 32)
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: gi-sim
+        channels: [{{preset: "560", power_mw: 5, exposure_ms: 1}}]
+        timelapse: {{count: 2}}
+        save: {{format: ome-zarr}}
+        output: run
+        """)
+    result = acquisition.run(path, progress=False)
+    assert result.completed
+    raw = zarr.open_group(str(tmp_path / "run" / "raw" / "raw_p000.ome.zarr"), mode="r")
+    assert raw["0"].shape == (2, 1, 9, 32, 32) and raw["0"][:].min() > 0
+    wf = zarr.open_group(str(tmp_path / "run" / "wf" / "wf_p000.ome.zarr"), mode="r")
+    assert wf["0"].shape == (2, 1, 32, 32)
+    state = json.loads((tmp_path / "run" / "run.json").read_text())["device_state_at_end"]
+    assert state["Pattern"]["Illumination"] == "GI"  # gi-sim chose grazing incidence
+
+
 def _frame_set(t: int) -> FrameSet:
     return FrameSet(t=t, channel="488", position=0, line_nm=488,
                     frames=np.full((9, 8, 8), t, np.uint16), patterns=tuple("012345678"),

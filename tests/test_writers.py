@@ -124,3 +124,33 @@ def test_a_journal_without_header_is_refused_clearly(tmp_path: Path) -> None:
     stem.with_suffix(".bin").write_bytes(b"")
     with pytest.raises(ValueError, match="no journal header"):
         read_journal(stem)
+
+
+def test_journal_finalized_as_ome_zarr(tmp_path: Path) -> None:
+    zarr = pytest.importorskip("zarr")
+    stem = tmp_path / "raw_p000"
+    header = {**_header(), "format": "ome-zarr"}
+    writer = JournalWriter(stem, header)
+    rng = np.random.default_rng(1)
+    written = {}
+    for t in range(2):
+        for c in range(2):
+            for k in range(3):
+                frame = rng.integers(100, 4000, (8, 6), dtype=np.uint16)
+                writer.append(frame, {"t": t, "c": c, "z": k, "timestamp_ms": 1.0,
+                                      "exposure_ms": 5.0})
+                written[(t, c, k)] = frame
+    writer.close()
+    report = finalize_journal(stem)
+    assert report.path == ome_path(stem, "ome-zarr") and report.path.is_dir()
+    root = zarr.open_group(str(report.path), mode="r")
+    data = root["0"][:]
+    assert data.shape == (2, 2, 3, 8, 6)
+    for (t, c, k), frame in written.items():
+        np.testing.assert_array_equal(data[t, c, k], frame)
+    multiscale = root.attrs["ome"]["multiscales"][0]
+    assert [a["name"] for a in multiscale["axes"]] == ["t", "c", "z", "y", "x"]
+    scale = multiscale["datasets"][0]["coordinateTransformations"][0]["scale"]
+    assert scale == [2.0, 1.0, 1.0, 0.0626, 0.0626]
+    assert root.attrs["livesr"]["z"] == "SIM pattern index"
+    assert [c["label"] for c in root.attrs["ome"]["omero"]["channels"]] == ["488", "560"]
