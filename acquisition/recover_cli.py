@@ -10,7 +10,8 @@ from typing import Any
 def add_parser(subparsers: Any) -> None:
     """Register ``livesr recover``."""
     p = subparsers.add_parser(
-        "recover", help="turn what an interrupted run left on disk into valid OME-TIFF files",
+        "recover",
+        help="turn what an interrupted run left on disk into valid OME-TIFF (or OME-Zarr)",
         description=__doc__)
     p.add_argument("dir", type=Path, help="the run's output folder")
     p.set_defaults(func=run)
