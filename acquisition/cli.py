@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "predict": "inference.predict_cli",
     "compile": "inference.compile_cli",
     "bench": "inference.bench_cli",
+    "reconstruct": "inference.reconstruct_cli",
     "run": "acquisition.run_cli",
     "recover": "acquisition.recover_cli",
 }
