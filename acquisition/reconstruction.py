@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from acquisition.protocol import ChannelSpec, Protocol
 from inference.reconstructor import Reconstructor
@@ -33,9 +33,10 @@ def build_reconstructor(
             from inference.sim.reconstructor import WienerSIMReconstructor
         except ImportError:
             raise ValueError("wiener-sim is not available in this installation") from None
-        wiener = WienerSIMReconstructor(frames_per_set=protocol.frames_per_set)
-        return wiener, {"method": "wiener-sim", "model": "wiener-sim", "scale": wiener.scale,
-                        "backend": "numpy"}
+        wiener = WienerSIMReconstructor(frames_per_set=protocol.frames_per_set, backend="auto")
+        info = {"method": "wiener-sim", "model": "wiener-sim", "scale": wiener.scale,
+                "backend": type(wiener.backend).__name__}
+        return cast(Reconstructor, wiener), info
     from inference.backends import create_backend
     from inference.dfcan import DFCAN
     from inference.weights import load_model
@@ -52,5 +53,4 @@ def build_reconstructor(
             "weights": path.name, "weights_sha256": file_sha256(path),
             "scale": int(config.scale), "in_channels": int(config.in_channels),
             "backend": backend.description}
-    reconstructor: Reconstructor = backend  # type: ignore[assignment]
-    return reconstructor, info
+    return cast(Reconstructor, backend), info

@@ -138,6 +138,27 @@ def test_wf_mode_with_sisr_for_display_only(tmp_path: Path) -> None:
     assert times == sorted(times) and len(set(times)) == len(times)
 
 
+def test_wiener_sim_reconstructs_every_set(tmp_path: Path) -> None:
+    pytest.importorskip("inference.sim.reconstructor")
+    cfg = small_cfg(tmp_path, 128)  # the pattern estimate wants a few hundred pixels
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: tirf-sim
+        channels: [{{preset: "488", power_mw: 20, exposure_ms: 5,
+                     reconstruction: {{method: wiener-sim}}}}]
+        timelapse: {{count: 2}}
+        save: {{sr: every}}
+        output: run
+        """)
+    result = acquisition.run(path, progress=False)
+    assert result.completed and result.sr_written == result.inferred == 2
+    assert result.inference_failed == 0
+    with tifffile.TiffFile(tmp_path / "run" / "sr" / "sr_p000_488.ome.tif") as tif:
+        assert tif.series[0].shape == (2, 256, 256)
+        assert 'PhysicalSizeX="0.0313"' in tif.ome_metadata
+        assert "wiener-sim" in tif.ome_metadata
+
+
 def test_ome_zarr_output(tmp_path: Path) -> None:
     zarr = pytest.importorskip("zarr")
     cfg = small_cfg(tmp_path, 32)
