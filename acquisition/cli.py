@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, str] = {
     "compile": "inference.compile_cli",
     "bench": "inference.bench_cli",
     "reconstruct": "inference.reconstruct_cli",
+    "run": "acquisition.run_cli",
+    "recover": "acquisition.recover_cli",
 }
 
 

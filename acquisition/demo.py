@@ -1,124 +1,111 @@
-"""``livesr demo``: a short SIM time-lapse on the simulated microscope, saved to disk.
+"""``livesr demo``: the bundled protocol on the simulated microscope, with the bundled weights.
 
-For now the demo exercises the acquisition half of LiveSR: the demo ``.cfg`` in the real
-Micro-Manager core, a hardware-sequenced SIM time-lapse (time × channels × 9 patterns), every raw
-frame and the WF image of every set written as TIFF. Super-resolution joins it once the
-acquisition pipeline streams to DFCAN.
+It loads the demo microscope (``simulators/demo.cfg``) into the real Micro-Manager core and runs
+``acquisition/protocols/demo.yaml``: a hardware-sequenced TIRF-SIM time-lapse (5 time points ×
+the 488 and 560 nm channels × 9 patterns) through the acquisition pipeline: every raw frame and
+the WF image of every set to OME-TIFF, the sets streamed to DFCAN for the live display and their
+SR images saved. On a CPU it uses a 256² ROI; with a CUDA GPU the full 512² sensor. When the
+installation has no trained weights (``inference/weights/*.safetensors``) it says so and saves
+raw and WF only.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import queue
-import threading
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-CHANNELS = ("488", "560")
-N_PATTERNS = 9
+__all__ = ["add_parser", "bundled_weights", "demo_protocol"]
 
 
 def add_parser(subparsers: Any) -> None:
     """Register ``livesr demo``."""
     p = subparsers.add_parser(
-        "demo", help="run a short SIM time-lapse on the simulated microscope and save it",
+        "demo", help="run the bundled SIM protocol on the simulated microscope",
         description=__doc__)
-    p.add_argument("--out", type=Path, default=Path("livesr-output/demo"), help="output folder")
-    p.add_argument("--timepoints", type=int, default=5)
-    p.add_argument("--roi", type=int, default=256,
-                   help="centred camera ROI in pixels (0: the full 512² sensor)")
-    p.add_argument("--exposure", type=float, default=10.0, help="ms per raw frame")
+    p.add_argument("--out", type=Path, default=Path("livesr-output/demo"),
+                   help="output folder (a previous demo there is replaced)")
+    p.add_argument("--timepoints", type=int, default=None, help="time points (default 5)")
+    p.add_argument("--roi", type=int, default=None,
+                   help="centred camera ROI in pixels (default 256 on a CPU, 512 with a GPU)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
+def bundled_weights() -> dict[str, Path]:
+    """The trained weights shipped in ``inference/weights``: ``{"sim": …, "sisr": …}``
+    (DFCAN-SIM for 9-frame sets, DFCAN-SISR for WF frames), those present only."""
+    folder = resources.files("inference") / "weights"
+    found: dict[str, Path] = {}
+    if not folder.is_dir():
+        return found
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        name = entry.name.lower()
+        if not name.endswith(".safetensors"):
+            continue
+        kind = "sisr" if "sisr" in name else "sim" if "sim" in name else None
+        if kind is not None and kind not in found:
+            found[kind] = Path(str(entry))
+    return found
+
+
+def demo_protocol(roi: int | None = None, timepoints: int | None = None,
+                  weights: dict[str, Path] | None = None) -> Any:
+    """The bundled protocol, with ``roi``/``timepoints`` overridden and each channel
+    reconstructed by the SIM weights (else the SISR weights) when given."""
+    from acquisition.protocol import Reconstruction, protocol_from_text
+
+    text = (resources.files("acquisition") / "protocols" / "demo.yaml").read_text("utf-8")
+    protocol = protocol_from_text(text, "demo.yaml", base=Path.cwd(), check=False)
+    update: dict[str, Any] = {}
+    if roi is not None:
+        update["microscope"] = protocol.microscope.model_copy(update={"roi": roi or None})
+    if timepoints is not None:
+        if timepoints < 1:
+            raise ValueError(f"--timepoints must be ≥ 1, got {timepoints}")
+        update["timelapse"] = protocol.timelapse.model_copy(update={"count": timepoints})
+    weights = weights or {}
+    chosen = weights.get("sim") or weights.get("sisr")
+    if chosen is not None:
+        rec = Reconstruction(method="dfcan", weights=chosen)
+        update["channels"] = [c.model_copy(update={"reconstruction": rec})
+                              for c in protocol.channels]
+    if not update:
+        return protocol
+    changed = protocol.model_copy(update=update)
+    changed._text = None  # the copy in the output folder is then the protocol as run
+    return changed
+
+
 def run(args: argparse.Namespace) -> int:
-    import useq
-    from rich.progress import Progress
+    import torch
 
-    from hardware.frameset import FrameSet
-    from hardware.microscope import Microscope
-    from hardware.sim_engine import SIMAcquisition, SIMSettings
+    from acquisition.protocol import check_protocol
+    from acquisition.run_cli import execute
+    from hardware.yaml_source import ConfigError
 
-    if args.timepoints < 1:
-        raise ValueError(f"--timepoints must be ≥ 1, got {args.timepoints}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    print("LiveSR demo: simulated TIRF-SIM microscope (demo.cfg) in the Micro-Manager core.\n"
-          f"Acquiring {args.timepoints} time points × {len(CHANNELS)} channels × {N_PATTERNS} "
-          "patterns, hardware-sequenced, and saving raw frames and WF images.\n"
-          "No super-resolution in this demo yet: DFCAN inference is not wired in.")
-    sets: queue.Queue[FrameSet | None] = queue.Queue()
-    writer = _Writer(sets, args.out)
-    n_frames = args.timepoints * len(CHANNELS) * N_PATTERNS
-    with Microscope.open("demo") as scope:
-        if args.roi:
-            scope.camera.centred_roi(args.roi)
-        # the simulated sample renders once when the first frame is asked for: allow for it
-        sim = SIMSettings(n_patterns=N_PATTERNS, first_frame_timeout_s=300)
-        acquisition = SIMAcquisition(scope, sim)
-        acquisition.set_ready.connect(sets.put)
-        sequence = useq.MDASequence(
-            time_plan=useq.TIntervalLoops(interval=0, loops=args.timepoints),
-            channels=tuple(useq.Channel(config=c, exposure=args.exposure) for c in CHANNELS))
-        writer.start()
-        try:
-            with Progress() as progress:
-                task = progress.add_task("raw frames", total=n_frames)
-                acquisition.set_ready.connect(
-                    lambda s: progress.advance(task, s.n_frames))
-                summary = acquisition.run(sequence, {int(c): 20.0 for c in CHANNELS})
-        finally:
-            sets.put(None)
-            writer.join()
-    if writer.error is not None:
-        raise OSError(f"writing to {args.out} failed: {writer.error}") from writer.error
-    if writer.written != n_frames:
-        raise RuntimeError(f"{n_frames} frames were requested but {writer.written} written")
-    first_set = writer.first_frame_ms / 1000
-    rate = (writer.written - 1) / max((writer.last_frame_ms - writer.first_frame_ms) / 1000, 1e-9)
-    result = {"frames": writer.written, "sets": summary.sets, "seconds": round(summary.seconds, 2),
-              "hardware_sequenced_sets": summary.hardware_sequenced_sets,
-              "first_frame_after_s": round(first_set, 2),
-              "frames_per_s_after_first": round(rate, 1), "output": str(args.out)}
-    (args.out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{writer.written} raw frames ({summary.sets} sets, {summary.hardware_sequenced_sets} "
-          f"hardware-sequenced) in {summary.seconds:.1f} s: the first frame after "
-          f"{first_set:.1f} s "
-          f"(the simulated sample renders once), then {result['frames_per_s_after_first']} "
-          f"frames/s → {args.out}/raw_<channel>.tif, wf_<channel>.tif")
-    return 0
-
-
-class _Writer(threading.Thread):
-    """One BigTIFF page per raw frame and the WF (mean) of each set; counts what it wrote and
-    keeps the error that stopped it, if any."""
-
-    def __init__(self, sets: queue.Queue[Any], out: Path) -> None:
-        super().__init__(name="demo-writer")
-        self.sets, self.out = sets, out
-        self.written = 0
-        self.first_frame_ms = self.last_frame_ms = 0.0  # camera timestamps, from the run start
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        import tifffile
-
-        raw = {c: tifffile.TiffWriter(self.out / f"raw_{c}.tif", bigtiff=True) for c in CHANNELS}
-        wf = {c: tifffile.TiffWriter(self.out / f"wf_{c}.tif", bigtiff=True) for c in CHANNELS}
-        try:
-            while (frame_set := self.sets.get()) is not None:
-                if self.error is not None:
-                    continue  # keep draining so the acquisition never blocks
-                if not self.written:
-                    self.first_frame_ms = float(frame_set.timestamps_ms[0])
-                self.last_frame_ms = float(frame_set.timestamps_ms[-1])
-                try:
-                    for frame in frame_set.frames:
-                        raw[frame_set.channel].write(frame, contiguous=True)
-                        self.written += 1
-                    wf[frame_set.channel].write(frame_set.widefield(), contiguous=True)
-                except Exception as exc:
-                    self.error = exc
-        finally:
-            for w in (*raw.values(), *wf.values()):
-                w.close()
+    gpu = torch.cuda.is_available()
+    roi = args.roi if args.roi is not None else (0 if gpu else None)
+    weights = bundled_weights()
+    protocol = demo_protocol(roi, args.timepoints, weights)
+    if problems := check_protocol(protocol):
+        raise ConfigError(problems)
+    size = protocol.microscope.roi
+    print("LiveSR demo: the simulated TIRF-SIM microscope (demo.cfg) in the Micro-Manager core, "
+          f"{protocol.timelapse.count} time points × {len(protocol.channels)} channels × "
+          f"{protocol.frames_per_set} patterns, "
+          + (f"a {size}² ROI of the 512² sensor" if size else "the full 512² sensor")
+          + (" (CPU: a smaller ROI keeps the demo short)." if size and not gpu else "."))
+    if weights:
+        used = weights.get("sim") or weights.get("sisr")
+        assert used is not None
+        print(f"Super-resolution: DFCAN with the bundled weights {used.name}, on the "
+              f"{'GPU' if gpu else 'CPU'}; SR is saved for the sets shown live "
+              "(the display keeps the newest).")
+    else:
+        print("No trained DFCAN weights are bundled with this installation "
+              "(inference/weights/ has none), so this demo does NOT super-resolve: it acquires "
+              "and saves every raw frame and the wide-field image of every set (SR: none).")
+    print("The simulated sample renders once at the first frame (about 10–30 s on 2 CPU cores).")
+    return execute(protocol, args.out, progress=not args.no_progress, overwrite=True)

@@ -180,6 +180,9 @@ def check_settings(backend: Backend, settings: MicroscopeSettings) -> None:
             if pattern.mode_property is not None:
                 need_property(("pattern", "mode_property"), pattern.device,
                               pattern.mode_property)
+            if pattern.illumination_property is not None:
+                need_property(("pattern", "illumination_property"), pattern.device,
+                              pattern.illumination_property)
     presets = backend.config_presets(settings.channels.group)
     if not presets:
         problems.append(settings.located(

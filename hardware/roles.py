@@ -181,6 +181,16 @@ class PatternGenerator:
             return
         self.backend.set_property(self.label, self.role.mode_property, self.role.mode_values[n])
 
+    def set_illumination(self, kind: str) -> None:
+        """Choose TIRF (``"tirf"``) or grazing-incidence (``"gi"``) illumination."""
+        values = self.role.illumination_values
+        if kind not in values:
+            raise ValueError(f"pattern generator {self.label!r} offers illumination "
+                             f"{sorted(values)}, not {kind!r}")
+        if self.role.illumination_property is None:
+            return
+        self.backend.set_property(self.label, self.role.illumination_property, values[kind])
+
     def states(self) -> list[str]:
         """The property values of SIM states 0…n−1 (orientation-major)."""
         return [self.role.state(k) for k in range(self.n_states)]

@@ -67,6 +67,11 @@ class PatternRole(_Role):
     mode_values: dict[int, str] = Field(
         default_factory=lambda: {9: "3x3", 25: "5x5"},
         description="number of states -> value of the mode property")
+    illumination_property: str | None = Field(
+        "Illumination", description="property choosing TIRF or GI illumination; none: fixed")
+    illumination_values: dict[str, str] = Field(
+        default_factory=lambda: {"tirf": "TIRF", "gi": "GI"},
+        description="illumination (tirf, gi) -> value of the illumination property")
 
     @model_validator(mode="after")
     def _check_format(self) -> PatternRole:

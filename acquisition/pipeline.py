@@ -1,0 +1,242 @@
+"""From the acquisition thread to disk, inference and the display slot, without ever blocking it.
+
+    acquisition thread ─► bounded writer queue (every raw set) ─► raw/WF writer thread
+            │
+            └─► StreamingPredictor per reconstructed channel ("every" set when all SR is
+                saved, else "latest": stale sets dropped for display)
+                    └─► display slot (newest image per channel) and the SR writer thread
+
+:meth:`Pipeline.on_set` runs on the acquisition thread and only puts into queues. If the writer
+queue is full (the disk does not keep up), the run is stopped with a clear error rather than a
+raw frame dropped; a writer that fails stops the run too.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from acquisition.writers import RunWriters
+from hardware.frameset import FrameSet
+from inference.streaming import StreamingPredictor, StreamResult
+
+__all__ = ["DisplayFrame", "DisplaySlot", "Pipeline"]
+
+
+@dataclass(frozen=True)
+class DisplayFrame:
+    """The newest image of a channel, for a GUI timer to show."""
+
+    channel: str
+    t: int
+    position: int
+    kind: str  # "sr" or "wf"
+    image: np.ndarray
+    #: seconds from the set's arrival to this image (SR); 0 for WF
+    latency_s: float
+
+
+class DisplaySlot:
+    """Newest image per channel; writers replace, readers take the newest (never a queue)."""
+
+    def __init__(self) -> None:
+        self._frames: dict[str, DisplayFrame] = {}
+        self._lock = threading.Lock()
+        self.updates = 0
+
+    def put(self, frame: DisplayFrame) -> None:
+        with self._lock:
+            self._frames[frame.channel] = frame
+            self.updates += 1
+
+    def latest(self, channel: str | None = None) -> DisplayFrame | None:
+        """The newest frame of ``channel`` (or of any channel)."""
+        with self._lock:
+            if channel is not None:
+                return self._frames.get(channel)
+            if not self._frames:
+                return None
+            return max(self._frames.values(), key=lambda f: (f.t, f.position))
+
+
+class PipelineError(RuntimeError):
+    """The pipeline stopped the run (writer behind or failed)."""
+
+
+class Pipeline:
+    """Writer threads, predictors and the display slot of one run.
+
+    Args:
+        writers: the run's journals.
+        predictors: channel name → its StreamingPredictor (reconstructed channels only).
+        save_sr: ``"every"``, ``"displayed"`` or ``"none"``.
+        queue_sets: raw sets the writer queue holds.
+        stop_run: called (from any thread) to stop the acquisition when the pipeline fails.
+        on_written: called on the writer thread after each set is written (progress).
+    """
+
+    def __init__(self, writers: RunWriters, predictors: dict[str, StreamingPredictor],
+                 save_sr: str, queue_sets: int, stop_run: Callable[[], None],
+                 on_written: Callable[[], None] | None = None) -> None:
+        self.writers = writers
+        self.predictors = predictors
+        self.save_sr = save_sr
+        self.stop_run = stop_run
+        self.on_written = on_written
+        self.display = DisplaySlot()
+        self.queue_sets = queue_sets
+        self._raw_queue: queue.Queue[FrameSet | None] = queue.Queue(maxsize=queue_sets)
+        self._sr_queue: queue.Queue[StreamResult | None] = queue.Queue()
+        self.error: str | None = None
+        self.sets_acquired = self.frames_acquired = 0
+        self.sets_written = 0
+        self.sr_submitted = self.sr_refused = self.sr_failed = 0
+        self.first_sr_error: str | None = None
+        #: perf_counter of the first set's arrival and of the last set written
+        self.t_first_set: float | None = None
+        self.t_last_written: float | None = None
+        self._raw_thread = threading.Thread(target=self._write_raw, name="livesr-raw-writer",
+                                            daemon=True)
+        # SR writers: the queue of displayed results, and each every-set predictor's results
+        self._inference_closed = threading.Event()
+        self._sr_threads = [threading.Thread(target=self._write_displayed_sr,
+                                             name="livesr-sr-writer", daemon=True)]
+        for name, predictor in predictors.items():
+            predictor.on_result = self._on_result
+            if predictor.mode == "every":
+                self._sr_threads.append(threading.Thread(
+                    target=self._write_every_sr, args=(predictor,),
+                    name=f"livesr-sr-writer-{name}", daemon=True))
+
+    def start(self) -> None:
+        self._raw_thread.start()
+        for thread in self._sr_threads:
+            thread.start()
+
+    # -- acquisition thread: cheap, never blocks
+    def on_set(self, frame_set: FrameSet) -> None:
+        if self.t_first_set is None:
+            self.t_first_set = time.perf_counter()
+        self.sets_acquired += 1
+        self.frames_acquired += frame_set.n_frames
+        if self.error is not None:
+            return  # the run is being stopped
+        try:
+            self._raw_queue.put_nowait(frame_set)
+        except queue.Full:
+            self._fail(f"the writer fell behind: {self.queue_sets} raw sets were waiting for the "
+                       "disk; the run was stopped rather than drop raw frames (use a faster "
+                       "disk, fewer channels or a smaller ROI)")
+            return
+        predictor = self.predictors.get(frame_set.channel)
+        if predictor is not None:
+            meta = {"t": frame_set.t, "p": frame_set.position, "channel": frame_set.channel,
+                    "timestamp_ms": float(frame_set.timestamps_ms[0]),
+                    "exposure_ms": frame_set.exposure_ms}
+            if predictor.submit(frame_set.frames, meta) < 0:
+                self.sr_refused += 1
+            else:
+                self.sr_submitted += 1
+
+    def _fail(self, message: str) -> None:
+        if self.error is None:
+            self.error = message
+            self.stop_run()
+
+    # -- raw / WF writer thread
+    def _write_raw(self) -> None:
+        while (frame_set := self._raw_queue.get()) is not None:
+            if self.error is not None:
+                continue  # keep draining: the acquisition is stopping
+            try:
+                wf = self.writers.write_set(frame_set)
+            except Exception as exc:
+                self._fail(f"writing raw frames failed: {type(exc).__name__}: {exc}")
+                continue
+            self.sets_written += 1
+            self.t_last_written = time.perf_counter()
+            if frame_set.channel not in self.predictors:
+                image = wf if wf is not None else (
+                    frame_set.widefield() if frame_set.n_frames > 1 else frame_set.frames[0])
+                self.display.put(DisplayFrame(frame_set.channel, frame_set.t,
+                                              frame_set.position, "wf", image, 0.0))
+            if self.on_written is not None:
+                self.on_written()
+
+    # -- inference worker threads → display slot and SR writer
+    def _on_result(self, result: StreamResult) -> None:
+        meta = result.metadata
+        if result.error is not None or result.image is None:
+            self.sr_failed += 1
+            if self.first_sr_error is None:
+                self.first_sr_error = f"{type(result.error).__name__}: {result.error}"
+            return
+        self.display.put(DisplayFrame(meta["channel"], int(meta["t"]), int(meta["p"]), "sr",
+                                      result.image, result.latency_s))
+        if self.save_sr == "displayed":
+            self._sr_queue.put(result)
+
+    def _write_displayed_sr(self) -> None:
+        while (result := self._sr_queue.get()) is not None:
+            self._save_sr(result)
+
+    def _write_every_sr(self, predictor: StreamingPredictor) -> None:
+        """Every result of an every-set predictor, in order (taking them also frees them)."""
+        while True:
+            try:
+                result = predictor.get(timeout=0.2)
+            except queue.Empty:
+                if self._inference_closed.is_set():
+                    for result in predictor.results():  # delivered before the close
+                        self._save_sr(result)
+                    return
+                continue
+            self._save_sr(result)
+
+    def _save_sr(self, result: StreamResult) -> None:
+        if self.error is not None or result.image is None:
+            return
+        meta = {**result.metadata, "seq": result.seq,
+                "latency_ms": round(result.latency_s * 1000, 3)}
+        try:
+            self.writers.write_sr(result.image, meta)
+        except Exception as exc:
+            self._fail(f"writing SR images failed: {type(exc).__name__}: {exc}")
+
+    # -- end of the run
+    def finish_acquisition(self) -> None:
+        """The acquisition ended: write what is queued."""
+        self._raw_queue.put(None)
+        self._raw_thread.join()
+
+    def finish_inference(self) -> None:
+        """Reconstruct what is pending (every-set mode), then write the last SR images."""
+        for predictor in self.predictors.values():
+            predictor.close()
+        self._inference_closed.set()
+        self._sr_queue.put(None)
+        for thread in self._sr_threads:
+            thread.join()
+
+    def stats(self) -> dict[str, Any]:
+        """Inference counts and latency percentiles over every predictor."""
+        processed = dropped = failed = 0
+        p50: list[float] = []
+        p99: list[float] = []
+        for predictor in self.predictors.values():
+            s = predictor.stats()
+            processed += s.processed
+            dropped += s.dropped if predictor.mode == "latest" else 0
+            failed += s.failed
+            if s.latency_p50_ms is not None and s.latency_p99_ms is not None:
+                p50.append(s.latency_p50_ms)
+                p99.append(s.latency_p99_ms)
+        return {"inferred": processed, "dropped_for_display": dropped + self.sr_refused,
+                "failed": failed, "latency_p50_ms": max(p50) if p50 else None,
+                "latency_p99_ms": max(p99) if p99 else None}

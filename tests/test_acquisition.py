@@ -1,0 +1,297 @@
+"""``acquisition.run`` on small copies of the demo microscope: every raw frame on disk in order
+with OME axes and pixel size, WF and SR beside it at their scale; a full writer queue or a
+failing writer stops the run instead of losing raw frames; a long WF time-lapse loses nothing
+and does not grow in memory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from acquisition_support import small_cfg, tiny_dfcan, write_protocol
+
+import acquisition
+from acquisition.pipeline import Pipeline
+from acquisition.writers import ChannelInfo, RunWriters
+from hardware.frameset import FrameSet
+
+SENSOR = 64
+
+
+def _recorder(store: list[FrameSet]):  # type: ignore[no-untyped-def]
+    """An ``on_pipeline`` hook that keeps a copy of every set the engine delivers."""
+
+    def hook(pipeline: Pipeline) -> None:
+        deliver = pipeline.on_set
+
+        def on_set(frame_set: FrameSet) -> None:
+            store.append(FrameSet(**{**frame_set.__dict__, "frames": frame_set.frames.copy()}))
+            deliver(frame_set)
+
+        pipeline.on_set = on_set  # type: ignore[method-assign]
+
+    return hook
+
+
+def test_sim_protocol_writes_raw_wf_and_sr_with_metadata(tmp_path: Path) -> None:
+    cfg = small_cfg(tmp_path, SENSOR)
+    tiny_dfcan(tmp_path / "tiny_sim.safetensors", in_channels=9)
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: tirf-sim
+        channels:
+          - {{preset: "488", power_mw: 20, exposure_ms: 2,
+              reconstruction: {{method: dfcan, weights: tiny_sim.safetensors}}}}
+          - {{preset: "560", power_mw: 20, exposure_ms: 2}}
+        timelapse: {{count: 3}}
+        save: {{wf: true, sr: every}}
+        output: run
+        inference: {{backend: torch, device: cpu}}
+        """)
+    delivered: list[FrameSet] = []
+    result = acquisition.run(path, progress=False, on_pipeline=_recorder(delivered))
+    out = tmp_path / "run"
+    assert result.completed and result.error is None
+    assert (result.frames_acquired, result.frames_written, result.sets_written) == (54, 54, 6)
+    assert (result.wf_written, result.sr_written, result.inferred) == (6, 3, 3)
+    assert result.latency_p50_ms is not None and result.latency_p99_ms is not None
+
+    # raw: every frame, in acquisition order, TCZYX, camera pixel size
+    with tifffile.TiffFile(out / "raw" / "raw_p000.ome.tif") as tif:
+        series = tif.series[0]
+        assert series.axes == "TCZYX" and series.shape == (3, 2, 9, SENSOR, SENSOR)
+        raw = series.asarray()
+        xml = tif.ome_metadata
+    assert 'PhysicalSizeX="0.0626"' in xml and 'PhysicalSizeXUnit="µm"' in xml
+    assert 'Name="560"' in xml and 'ExcitationWavelength="488.0"' in xml
+    assert [(s.t, s.channel) for s in delivered] == [(t, c) for t in range(3)
+                                                     for c in ("488", "560")]
+    for s in delivered:
+        np.testing.assert_array_equal(raw[s.t, ("488", "560").index(s.channel)], s.frames)
+    lines = (out / "raw" / "raw_p000.jsonl").read_text().splitlines()[1:]
+    index = [json.loads(line) for line in lines]
+    assert [(e["t"], e["c"], e["z"]) for e in index] == [
+        (t, c, z) for t in range(3) for c in range(2) for z in range(9)]
+    assert index[0]["pattern"] == "0" and index[0]["laser_powers_mw"] == {"488": 20.0,
+                                                                          "560": 20.0}
+    assert not list(out.glob("*/*.bin"))  # journals finalized
+
+    # WF: the mean of each set, TCYX, camera pixel size
+    with tifffile.TiffFile(out / "wf" / "wf_p000.ome.tif") as tif:
+        assert tif.series[0].shape == (3, 2, SENSOR, SENSOR)
+        wf = tif.series[0].asarray()
+        assert 'PhysicalSizeX="0.0626"' in tif.ome_metadata
+    np.testing.assert_allclose(wf, raw.mean(axis=2, dtype=np.float32), rtol=1e-6)
+
+    # SR: the reconstructed channel only, 2× the pixels at half the pixel size
+    with tifffile.TiffFile(out / "sr" / "sr_p000_488.ome.tif") as tif:
+        assert tif.series[0].get_shape(False)[:2] == (3, 1)
+        sr = tif.series[0].asarray()
+        assert sr.shape == (3, 2 * SENSOR, 2 * SENSOR) and sr.dtype == np.uint16
+        assert 'PhysicalSizeX="0.0313"' in tif.ome_metadata
+        assert "livesr.weights_sha256" in tif.ome_metadata
+    assert sr.max() > 0
+    assert not (out / "sr" / "sr_p000_560.ome.tif").exists()
+
+    run_json = json.loads((out / "run.json").read_text())
+    assert run_json["status"] == "finished" and run_json["summary"]["frames_written"] == 54
+    assert run_json["versions"]["pymmcore-plus"] and run_json["device_state_at_end"]["Camera"]
+    assert (out / "protocol.yaml").read_text() == path.read_text()
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        acquisition.run(path, progress=False)
+
+
+def test_wf_mode_with_sisr_for_display_only(tmp_path: Path) -> None:
+    cfg = small_cfg(tmp_path, SENSOR)
+    tiny_dfcan(tmp_path / "tiny_sisr.safetensors", in_channels=1)
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}, roi: 32}}
+        mode: wf
+        channels:
+          - {{preset: "488", power_mw: 5, exposure_ms: 1,
+              reconstruction: {{method: dfcan, weights: tiny_sisr.safetensors}}}}
+        timelapse: {{count: 20}}
+        save: {{sr: displayed}}
+        output: run
+        inference: {{backend: torch, device: cpu}}
+        """)
+    seen: list[Pipeline] = []
+    result = acquisition.run(path, progress=False, on_pipeline=seen.append)
+    assert result.frames_written == 20 and result.wf_written == 0  # WF mode: raw is WF
+    # display mode: what was shown was saved; stale sets were dropped, none lost or failed
+    assert result.sr_written == result.inferred >= 1
+    assert result.inferred + result.dropped_for_display == 20
+    shown = seen[0].display.latest("488")
+    assert shown is not None and shown.kind == "sr" and shown.image.shape == (64, 64)
+    with tifffile.TiffFile(tmp_path / "run" / "raw" / "raw_p000.ome.tif") as tif:
+        assert tif.series[0].axes == "TYX" and tif.series[0].shape == (20, 32, 32)
+        assert 'SizeT="20"' in tif.ome_metadata and 'SizeC="1"' in tif.ome_metadata
+    # the displayed sets' SR: one plane each, no zero-filled gaps; their time points in the index
+    sr = tifffile.imread(tmp_path / "run" / "sr" / "sr_p000_488.ome.tif")
+    assert sr.shape[0] == result.sr_written and sr.reshape(len(sr), -1).max(axis=1).all()
+    index = (tmp_path / "run" / "sr" / "sr_p000_488.jsonl").read_text().splitlines()[1:]
+    times = [json.loads(line)["t"] for line in index]
+    assert times == sorted(times) and len(set(times)) == len(times)
+
+
+def test_wiener_sim_reconstructs_every_set(tmp_path: Path) -> None:
+    pytest.importorskip("inference.sim.reconstructor")
+    cfg = small_cfg(tmp_path, 128)  # the pattern estimate wants a few hundred pixels
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: tirf-sim
+        channels: [{{preset: "488", power_mw: 20, exposure_ms: 5,
+                     reconstruction: {{method: wiener-sim}}}}]
+        timelapse: {{count: 2}}
+        save: {{sr: every}}
+        output: run
+        """)
+    result = acquisition.run(path, progress=False)
+    assert result.completed and result.sr_written == result.inferred == 2
+    assert result.inference_failed == 0
+    with tifffile.TiffFile(tmp_path / "run" / "sr" / "sr_p000_488.ome.tif") as tif:
+        assert tif.series[0].shape == (2, 256, 256)
+        assert 'PhysicalSizeX="0.0313"' in tif.ome_metadata
+        assert "wiener-sim" in tif.ome_metadata
+
+
+def test_ome_zarr_output(tmp_path: Path) -> None:
+    zarr = pytest.importorskip("zarr")
+    cfg = small_cfg(tmp_path, 32)
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: gi-sim
+        channels: [{{preset: "560", power_mw: 5, exposure_ms: 1}}]
+        timelapse: {{count: 2}}
+        save: {{format: ome-zarr}}
+        output: run
+        """)
+    result = acquisition.run(path, progress=False)
+    assert result.completed
+    raw = zarr.open_group(str(tmp_path / "run" / "raw" / "raw_p000.ome.zarr"), mode="r")
+    assert raw["0"].shape == (2, 1, 9, 32, 32) and raw["0"][:].min() > 0
+    wf = zarr.open_group(str(tmp_path / "run" / "wf" / "wf_p000.ome.zarr"), mode="r")
+    assert wf["0"].shape == (2, 1, 32, 32)
+    state = json.loads((tmp_path / "run" / "run.json").read_text())["device_state_at_end"]
+    assert state["Pattern"]["Illumination"] == "GI"  # gi-sim chose grazing incidence
+
+
+def _frame_set(t: int) -> FrameSet:
+    return FrameSet(t=t, channel="488", position=0, line_nm=488,
+                    frames=np.full((9, 8, 8), t, np.uint16), patterns=tuple("012345678"),
+                    timestamps_ms=np.arange(9.0), exposure_ms=1.0,
+                    laser_powers_mw={488: 1.0}, hardware_sequenced=True)
+
+
+def _writers(out: Path) -> RunWriters:
+    return RunWriters(out, [ChannelInfo(0, "488", 488)], 9, 0.0626, 0.0, "tirf-sim", True)
+
+
+def test_full_writer_queue_stops_the_run_instead_of_dropping_raw_frames(tmp_path: Path) -> None:
+    stops: list[bool] = []
+    pipeline = Pipeline(_writers(tmp_path), {}, "none", queue_sets=2,
+                        stop_run=lambda: stops.append(True))
+    for t in range(3):  # the writer thread is not started: the queue fills
+        pipeline.on_set(_frame_set(t))
+    assert stops == [True]
+    assert pipeline.error is not None and "writer fell behind" in pipeline.error
+
+
+def test_failing_writer_stops_the_run(tmp_path: Path) -> None:
+    (tmp_path / "not-a-folder").write_text("")
+    stops: list[bool] = []
+    pipeline = Pipeline(_writers(tmp_path / "not-a-folder"), {}, "none", queue_sets=8,
+                        stop_run=lambda: stops.append(True))
+    pipeline.start()
+    pipeline.on_set(_frame_set(0))
+    pipeline.finish_acquisition()
+    pipeline.finish_inference()
+    assert stops == [True] and pipeline.sets_written == 0
+    assert pipeline.error is not None and "writing raw frames failed" in pipeline.error
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_long_wf_timelapse_loses_no_frame_and_keeps_memory_flat(tmp_path: Path) -> None:
+    cfg = small_cfg(tmp_path, SENSOR)
+    n = 2000
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: wf
+        channels: [{{preset: "488", power_mw: 5, exposure_ms: 0.5}}]
+        timelapse: {{count: {n}}}
+        output: run
+        """)
+    rss: dict[int, float] = {}
+
+    def hook(pipeline: Pipeline) -> None:
+        deliver = pipeline.on_set
+
+        def on_set(frame_set: FrameSet) -> None:
+            if frame_set.t in (100, n - 1):  # after warm-up, and at the end
+                rss[frame_set.t] = _rss_mb()
+            deliver(frame_set)
+
+        pipeline.on_set = on_set  # type: ignore[method-assign]
+
+    result = acquisition.run(path, progress=False, on_pipeline=hook)
+    assert result.frames_acquired == result.frames_written == n and result.completed
+    raw = tifffile.imread(tmp_path / "run" / "raw" / "raw_p000.ome.tif")
+    assert raw.shape == (n, SENSOR, SENSOR) and (raw.reshape(n, -1).max(axis=1) > 0).all()
+    assert rss[n - 1] - rss[100] < 50, rss
+
+
+def test_positions_without_an_xy_stage_are_refused_before_acquiring(tmp_path: Path) -> None:
+    from hardware.yaml_source import ConfigError
+
+    cfg = small_cfg(tmp_path, 32)
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: wf
+        channels: [{{preset: "488", power_mw: 5, exposure_ms: 1}}]
+        positions: [{{x: 0, y: 0}}, {{x: 10, y: 0}}]
+        output: run
+        """)
+    with pytest.raises(ConfigError, match=rf"{path}:4:12: positions: .* no XY stage"):
+        acquisition.run(path, progress=False)
+    assert not (tmp_path / "run" / "run.json").exists()
+
+
+def test_a_writer_failure_mid_run_stops_the_acquisition_and_keeps_what_was_written(
+        tmp_path: Path) -> None:
+    cfg = small_cfg(tmp_path, 32)
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: tirf-sim
+        channels: [{{preset: "488", power_mw: 5, exposure_ms: 1}}]
+        timelapse: {{count: 2000}}
+        output: run
+        """)
+
+    def hook(pipeline: Pipeline) -> None:  # the disk fails at the fourth set
+        write_set = pipeline.writers.write_set
+
+        def failing(frame_set: FrameSet) -> np.ndarray | None:
+            if frame_set.t == 3:
+                raise OSError(28, "No space left on device")
+            return write_set(frame_set)
+
+        pipeline.writers.write_set = failing  # type: ignore[method-assign]
+
+    with pytest.raises(RuntimeError, match=r"writing raw frames failed: OSError.*No space"):
+        acquisition.run(path, progress=False, on_pipeline=hook)
+    raw = tifffile.imread(tmp_path / "run" / "raw" / "raw_p000.ome.tif")
+    assert raw.shape == (3, 9, 32, 32)  # the three sets written before the failure
+    summary = json.loads((tmp_path / "run" / "run.json").read_text())["summary"]
+    assert summary["frames_written"] == 27 and not summary["completed"]
+    assert summary["sets_acquired"] < 2000  # the acquisition was stopped, not run to the end
