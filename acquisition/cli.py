@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "simulate": "simulators.cli",
     "demo": "acquisition.demo",
     "predict": "inference.predict_cli",
+    "train": "inference.train_cli",
 }
 
 
