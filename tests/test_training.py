@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -166,3 +167,32 @@ def test_torchrun_two_processes(tmp_path: Path) -> None:
     # two processes average the gradients of two different batches: not the single run's path
     assert saved["history"]["loss"][0] == single.history["loss"][0]
     assert saved["history"]["loss"][1:] != single.history["loss"][1:]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_mixed_precision_on_the_gpu(tmp_path: Path) -> None:
+    trainer = Trainer(tiny_config(tmp_path, iterations=20, val_every=10), progress=False,
+                      device="cuda")
+    assert trainer.amp and trainer.scaler.is_enabled()
+    result = trainer.fit()
+    assert all(map(math.isfinite, result.history["loss"]))
+    assert result.history["val_loss"][-1] < result.history["val_loss"][0]
+
+
+def test_simulated_pool_sim_inputs_at_3x_and_its_cache(tmp_path: Path) -> None:
+    from inference.training.config import SimulatedData
+    from inference.training.simulated import simulated_pairs
+
+    data = SimulatedData(input_kind="sim", mode="nl-sim", image_size=48, train_samples=1,
+                         val_samples=1, photon_levels=(30, 300), structures=("factin",))
+    train, val = simulated_pairs(data, tmp_path)
+    assert [p.input.shape for p in train] == [(25, 48, 48)] * 2
+    assert train[0].target.shape == (144, 144) and train[0].scale == 3
+    assert {p.group for p in train} == {"train-cell0"} and {p.group for p in val} == {"val-cell0"}
+    assert not (train[0].input == val[0].input).all()
+    cache = tmp_path / "simulated_pool_train.npz"
+    stamp = cache.stat().st_mtime_ns
+    again, _ = simulated_pairs(data, tmp_path)
+    assert cache.stat().st_mtime_ns == stamp  # read back, not simulated again
+    assert (again[1].input == train[1].input).all()

@@ -63,13 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from inference.training.heldout import evaluate_weights
 
+    previous = json.loads(SUMMARY.read_text()) if SUMMARY.is_file() else {"weights": {}}
     summary: dict[str, Any] = {"weights": {}}
     for name, (file_name, config_name) in DEMO_WEIGHTS.items():
         run_dir = args.runs / Path(config_name).stem
         target = WEIGHTS_DIR / file_name
         if args.install:
             shutil.copyfile(run_dir / "best.safetensors", target)
-        entry = describe_run(run_dir, config_name) if run_dir.is_dir() else {}
+        # without the run folder, keep what the last run of this script recorded
+        entry = (describe_run(run_dir, config_name) if (run_dir / "history.json").is_file()
+                 else dict(previous["weights"].get(name, {})))
         entry.update(file=f"inference/weights/{file_name}", bytes=target.stat().st_size,
                      sha256=hashlib.sha256(target.read_bytes()).hexdigest())
         summary["weights"][name] = entry

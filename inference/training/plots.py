@@ -44,8 +44,8 @@ def plot_curves(history: dict[str, Any], path: Path, title: str = "") -> Path | 
         baseline = history.get("val_nrmse_baseline")
         if baseline is not None:
             ax_val.axhline(baseline, color="0.4", ls="--", label="input (upsampled)")
+        ax_val.legend(loc="best")
     ax_val.set(xlabel="iteration", ylabel="NRMSE", title="validation NRMSE")
-    ax_val.legend(loc="upper right")
     if title:
         fig.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
