@@ -129,10 +129,12 @@ class Trainer:
         self.validation = _Validation(val)
         self.history["val_nrmse_baseline"] = self.validation.baseline
 
-    def batch(self, step: int) -> tuple[Tensor, Tensor]:
-        """The batch of iteration ``step`` on this process (the same after a resume)."""
+    def batch(self, step: int, stream: int = 0) -> tuple[Tensor, Tensor]:
+        """The batch of iteration ``step`` on this process (the same after a resume); other
+        ``stream`` numbers give further independent batches of the same iteration."""
         assert self.sampler is not None
-        rng = np.random.default_rng([self.config.optim.seed, self.dist.rank, step])
+        key = [self.config.optim.seed, self.dist.rank, step] + ([stream] if stream else [])
+        rng = np.random.default_rng(key)
         x, y = self.sampler.batch(rng, self.config.optim.batch_size)
         return x.to(self.device), y.to(self.device)
 
@@ -263,6 +265,7 @@ class Trainer:
             values = list(self.validate())
         val_loss, val_nrmse = self.dist.broadcast_floats(values)
         self.scheduler.step(val_nrmse)
+        self.after_validation(val_nrmse)
         lr = float(self.optimizer.param_groups[0]["lr"])
         h = self.history
         h["val_step"].append(self.step)
@@ -278,6 +281,9 @@ class Trainer:
             baseline = h.get("val_nrmse_baseline", math.nan)
             self._log(f"iteration {self.step}: validation loss {val_loss:.4f}, NRMSE "
                       f"{val_nrmse:.4f} (input upsampled: {baseline:.4f}), lr {lr:.2e}")
+
+    def after_validation(self, val_nrmse: float) -> None:
+        """A hook for subclasses (DFGAN schedules its discriminator's learning rate here)."""
 
     def _progress(self, end: int) -> Any:
         from contextlib import contextmanager
