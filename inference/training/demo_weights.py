@@ -47,11 +47,19 @@ def describe_run(run_dir: Path, config_name: str) -> dict[str, Any]:
         "command": f"livesr train inference/training/configs/{config_name}",
         "config": f"inference/training/configs/{config_name}",
         "iterations": len(history["loss"]),
-        "training_seconds": round(sum(history.get("seconds", [])), 1),
+        "training_seconds": round(_training_seconds(run_dir, history), 1),
         "best_validation_step": history["val_step"][best],
         "best_validation_nrmse": history["val_nrmse"][best],
         "validation_nrmse_input_upsampled": history.get("val_nrmse_baseline"),
     }
+
+
+def _training_seconds(run_dir: Path, history: dict[str, Any]) -> float:
+    """Wall time of the training; for a run stopped from outside (no end recorded), from the
+    start (its config written) to its last checkpoint, pool simulation included."""
+    if history.get("seconds"):
+        return float(sum(history["seconds"]))
+    return (run_dir / "checkpoint.pt").stat().st_mtime - (run_dir / "config.yaml").stat().st_mtime
 
 
 def main(argv: list[str] | None = None) -> int:

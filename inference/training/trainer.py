@@ -96,6 +96,7 @@ class Trainer:
         self.best_nrmse = math.inf
         self.history: dict[str, Any] = {"loss": [], "val_step": [], "val_loss": [],
                                         "val_nrmse": [], "lr": [], "resumed_at": []}
+        self._started = time.perf_counter()
         self.sampler: PatchSampler | None = None
         self.validation: _Validation | None = None
 
@@ -239,6 +240,7 @@ class Trainer:
         checkpoint_every = optim.checkpoint_every or optim.val_every
         end = optim.iterations if self.stop_after is None else min(optim.iterations,
                                                                    self.stop_after)
+        self._started = time.perf_counter() - sum(self.history.get("seconds", []))
         started = time.perf_counter()
         with self._progress(end) as advance:
             while self.step < end:
@@ -272,6 +274,7 @@ class Trainer:
         h["val_loss"].append(val_loss)
         h["val_nrmse"].append(val_nrmse)
         h["lr"].append(lr)
+        h.setdefault("val_seconds", []).append(time.perf_counter() - self._started)
         if val_nrmse < self.best_nrmse:
             self.best_nrmse = val_nrmse
             if self.dist.is_main:
