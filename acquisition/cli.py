@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "reconstruct": "inference.reconstruct_cli",
     "run": "acquisition.run_cli",
     "recover": "acquisition.recover_cli",
+    "train": "inference.train_cli",
 }
 
 

@@ -190,8 +190,11 @@ def test_inference_never_imports_hardware_acquisition_or_simulators() -> None:
                 names = [node.module or ""]
             else:
                 continue
+            # training may draw its data from the simulated microscope, inside its functions
+            allowed = ("simulators",) if path.parent.name == "training" else ()
             for name in names:
-                assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+                top = name.split(".")[0]
+                assert top not in forbidden or top in allowed, f"{path.name} imports {name}"
     code = (
         "import sys, pkgutil, importlib, inference\n"
         "for m in pkgutil.iter_modules(inference.__path__):\n"

@@ -1,0 +1,180 @@
+"""The training configuration: one YAML file, validated by pydantic with located errors.
+
+A config names the model (a :class:`~inference.dfcan.DFCANConfig`), the data (BioSR layout,
+pairs of TIFF folders, or the simulator), the optimisation schedule and, optionally, DFGAN's
+adversarial part. ``load_config`` reads it with ``yaml.safe_load`` and reports every invalid
+field as ``file: section.field: message``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from inference.dfcan import DFCANConfig
+
+__all__ = [
+    "BioSRData",
+    "DataConfig",
+    "GanConfig",
+    "OptimConfig",
+    "SimulatedData",
+    "TiffPairsData",
+    "TrainConfig",
+    "load_config",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SimulatedData(_Section):
+    """Pairs from the simulated microscope, generated once into a cache and cropped from there."""
+
+    kind: Literal["simulated"] = "simulated"
+    input_kind: Literal["wf", "sim"] = Field(
+        default="wf", description="wf: one wide-field image in (SISR); sim: the raw SIM set"
+    )
+    mode: Literal["tirf-sim", "gi-sim", "nl-sim"] = "tirf-sim"
+    structures: tuple[Literal["ccp", "er", "microtubules", "factin"], ...] = (
+        "ccp", "er", "microtubules", "factin",
+    )
+    photon_levels: tuple[Annotated[float, Field(gt=0)], ...] = (
+        15, 25, 40, 60, 100, 150, 220, 320, 450, 600,
+    )
+    image_size: int = Field(default=128, ge=32, description="camera pixels per simulated image")
+    train_samples: int = Field(default=64, ge=1, description="simulated cells for training")
+    val_samples: int = Field(default=4, ge=1, description="other cells for validation")
+    seed: int = Field(default=0, description="training cells; validation cells use seed + 1")
+    cache: Path | None = Field(
+        default=None, description="the .npz pool of pairs (default: RUN_DIR/simulated_pool.npz)"
+    )
+
+
+class BioSRData(_Section):
+    """BioSR on disk: ``ROOT/<Structure>/Cell_NNN/RawSIMData_level_LL.mrc`` and ``SIM_gt.mrc``."""
+
+    kind: Literal["biosr"] = "biosr"
+    root: Path
+    structures: tuple[str, ...] = Field(min_length=1, description="folder names, e.g. CCPs")
+    levels: tuple[Annotated[int, Field(ge=1)], ...] = Field(
+        default=(), description="noise levels to use (empty: every level found)"
+    )
+    input_kind: Literal["wf", "sim"] = "wf"
+    val_cells: int = Field(default=2, ge=1, description="the last N cells of each structure")
+
+
+class TiffPairsData(_Section):
+    """Two folders of TIFF files paired by name: inputs (2-D, or a stack of raw frames) and
+    targets on the SR grid."""
+
+    kind: Literal["tiff_pairs"] = "tiff_pairs"
+    inputs: Path
+    targets: Path
+    val_inputs: Path | None = None
+    val_targets: Path | None = None
+    val_fraction: float = Field(
+        default=0.1, gt=0, lt=1, description="the share of files for validation, without val_*"
+    )
+
+    @model_validator(mode="after")
+    def _both_val_folders(self) -> TiffPairsData:
+        if (self.val_inputs is None) != (self.val_targets is None):
+            raise ValueError("give both val_inputs and val_targets, or neither")
+        return self
+
+
+DataConfig = Annotated[SimulatedData | BioSRData | TiffPairsData, Field(discriminator="kind")]
+
+
+class OptimConfig(_Section):
+    """The official schedule (Adam 1e-4, batch 4, halve the learning rate on a plateau)."""
+
+    iterations: int = Field(default=100_000, ge=1)
+    batch_size: int = Field(default=4, ge=1, description="per process")
+    patch_size: int = Field(default=128, ge=16, description="input crop side (camera pixels)")
+    lr: float = Field(default=1e-4, gt=0)
+    ssim_weight: float = Field(default=0.1, ge=0)
+    val_every: int = Field(default=2000, ge=1, description="validate every N iterations")
+    checkpoint_every: int | None = Field(
+        default=None, ge=1, description="write the resume checkpoint every N (default: val_every)"
+    )
+    lr_factor: float = Field(default=0.5, gt=0, lt=1)
+    lr_patience: int = Field(default=3, ge=0, description="validations without improvement")
+    min_lr: float = Field(default=1e-6, ge=0)
+    amp: bool = Field(default=True, description="mixed precision (CUDA only)")
+    seed: int = 0
+    num_threads: int | None = Field(default=None, ge=1, description="torch CPU threads")
+
+
+class GanConfig(_Section):
+    """DFGAN: the discriminator and the paper's schedule."""
+
+    discriminator_lr: float = Field(default=2e-5, gt=0)
+    generator_steps_per_discriminator_step: int = Field(default=3, ge=1)
+    adversarial_weight: float = Field(default=0.1, ge=0)
+
+
+class TrainConfig(_Section):
+    """Everything a run needs; saved into the run folder as ``config.yaml``."""
+
+    name: str = Field(default="dfcan", min_length=1)
+    output_dir: Path = Field(default=Path("runs"), description="runs go to OUTPUT_DIR/NAME")
+    model: DFCANConfig = DFCANConfig()
+    data: DataConfig
+    optim: OptimConfig = OptimConfig()
+    gan: GanConfig | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        frames = {"wf": 1}
+        kind = self.data.input_kind if not isinstance(self.data, TiffPairsData) else None
+        if kind in frames and self.model.in_channels != frames[kind]:
+            raise ValueError(f"input_kind 'wf' needs model.in_channels 1, "
+                             f"got {self.model.in_channels}")
+        if kind == "sim" and self.model.in_channels == 1:
+            raise ValueError("input_kind 'sim' needs model.in_channels = the raw frames (9, 25)")
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return self.output_dir / self.name
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in
+                                         ("simulated", "biosr", "tiff_pairs"))]
+    return ".".join(parts) or "(top level)"
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read a training config (YAML); invalid fields raise ValueError naming file and field."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise OSError(f"cannot read the training config {path}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw.update(overrides)
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
+    """Validate a config mapping; errors name ``source`` and each field's location."""
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise ValueError(f"{source}: invalid training config: " + "; ".join(lines)) from None
