@@ -12,7 +12,9 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 # subcommand name -> module that defines it (``add_parser``)
 SUBCOMMANDS: dict[str, str] = {
@@ -51,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``livesr`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not os.environ.get("LIVESR_DEBUG"):
+        warnings.showwarning = _one_line_warning
+        warnings.simplefilter("once", RuntimeWarning)
     try:
         result = args.func(args)
     except (ValueError, OSError) as exc:
@@ -62,6 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"livesr {args.command}: interrupted", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """Warnings as ``livesr: warning: message`` (``LIVESR_DEBUG=1`` shows where they arose)."""
+    print(f"livesr: warning: {message}", file=file or sys.stderr)
 
 
 def _version() -> str:
