@@ -14,7 +14,6 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import TextIO
 
 # subcommand name -> module that defines it (``add_parser``)
 SUBCOMMANDS: dict[str, str] = {
@@ -53,9 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``livesr`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    format_warning = warnings.formatwarning
     if not os.environ.get("LIVESR_DEBUG"):
-        warnings.showwarning = _one_line_warning
-        warnings.simplefilter("once", RuntimeWarning)
+        warnings.formatwarning = _one_line_warning
     try:
         result = args.func(args)
     except (ValueError, OSError) as exc:
@@ -66,13 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"livesr {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = format_warning
     return int(result or 0)
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
-                      lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+                      lineno: int, line: str | None = None) -> str:
     """Warnings as ``livesr: warning: message`` (``LIVESR_DEBUG=1`` shows where they arose)."""
-    print(f"livesr: warning: {message}", file=file or sys.stderr)
+    return f"livesr: warning: {message}\n"
 
 
 def _version() -> str:
