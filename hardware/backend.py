@@ -8,6 +8,7 @@ pycromanager backend lives in :mod:`hardware.pycromanager_backend`. Every failin
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -229,3 +230,4 @@ class PymmcoreBackend:
             release_core(self.core)
         finally:
             self.core = None
+            gc.collect()  # the core sits in reference cycles (its MDA runner, signals)

@@ -60,3 +60,25 @@ def test_ctrl_c_still_raises_keyboard_interrupt_after_emission_off(cfg: str) -> 
     result = _run(cfg, "os.kill(os.getpid(), signal.SIGINT)\nimport time\ntime.sleep(5)")
     assert "emitting after emission_off: []" in result.stdout
     assert "KeyboardInterrupt" in result.stderr
+
+
+def test_closing_destroys_the_core_after_a_sequenced_run(cfg: str) -> None:
+    """A core left alive until interpreter exit after a hardware-sequenced run can abort the
+    process; closing the microscope must free it at once (checked in a fresh interpreter: the
+    test runner's log capture keeps references to the core)."""
+    script = textwrap.dedent(f"""
+        import weakref, useq
+        from hardware.microscope import Microscope
+        from hardware.sim_engine import SIMAcquisition
+        scope = Microscope.open({cfg!r})
+        core = weakref.ref(scope.backend.core)
+        summary = SIMAcquisition(scope).run(
+            useq.MDASequence(time_plan={{"interval": 0, "loops": 2}}, channels=["488"]),
+            {{488: 5}})
+        scope.close()
+        print("sequenced sets:", summary.hardware_sequenced_sets, "core freed:", core() is None)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "sequenced sets: 2 core freed: True" in result.stdout
