@@ -112,6 +112,11 @@ class SIMEngine(MDAEngine):
 
     def setup_sequenced_event(self, event: SequencedEvent) -> None:
         core = self.mmcore
+        if core.isSequenceRunning():
+            # the previous sequence delivered all its frames; its camera thread may still be
+            # winding down. Stopping joins it now, where the parent would poll in 0.2 s steps.
+            with device_call(core.getCameraDevice(), "ending the previous sequence"):
+                core.stopSequenceAcquisition()
         for (dev, prop), values in event.property_sequences.items():
             with device_call(dev, f"loading a {prop} sequence of {len(values)}"):
                 with suppress(RuntimeError):
