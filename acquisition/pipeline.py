@@ -224,6 +224,10 @@ class Pipeline:
         for thread in self._sr_threads:
             thread.join()
 
+    def writer_queue_fill(self) -> float:
+        """How full the raw writer queue is (0–1)."""
+        return self._raw_queue.qsize() / self.queue_sets
+
     def stats(self) -> dict[str, Any]:
         """Inference counts and latency percentiles over every predictor."""
         processed = dropped = failed = 0

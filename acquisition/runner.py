@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,15 +94,19 @@ def check_disk(protocol: Protocol, est: Estimate, out: Path) -> None:
 def run(protocol: Protocol | str | Path, out: str | Path | None = None, *,
         progress: bool = True, overwrite: bool = False,
         display: DisplaySlot | None = None,
-        on_pipeline: Callable[[Pipeline], None] | None = None) -> RunResult:
+        on_pipeline: Callable[[Pipeline], None] | None = None,
+        scope: Any = None) -> RunResult:
     """Run an acquisition protocol (a file or a loaded :class:`Protocol`).
 
     Args:
         out: output folder (default: the protocol's ``output``).
         progress: show a progress bar.
         overwrite: replace a previous run in the output folder (its raw/, wf/, sr/, run.json).
+        display: the display slot the pipeline fills (default: a new one, ``pipeline.display``).
         on_pipeline: called with the pipeline before acquisition starts (a GUI reads its
             ``display`` slot).
+        scope: an open :class:`~hardware.microscope.Microscope` to run on (a GUI's), instead of
+            opening the protocol's; it stays open afterwards (emission off).
     Raises:
         ConfigError: a bad protocol (every located error), before any device is touched.
         ValueError / OSError: the output folder or disk cannot take the run.
@@ -118,7 +122,7 @@ def run(protocol: Protocol | str | Path, out: str | Path | None = None, *,
     # reconstructors before any device: a weights or backend problem stops us here
     shape = (roi, roi) if roi is not None else None
     recs = {c.preset: build_reconstructor(protocol, c, shape) for c in protocol.channels}
-    return _run_on_microscope(protocol, out_dir, recs, progress, on_pipeline)
+    return _run_on_microscope(protocol, out_dir, recs, progress, on_pipeline, display, scope)
 
 
 def _prepare_output(out_dir: Path, overwrite: bool) -> None:
@@ -135,7 +139,8 @@ def _prepare_output(out_dir: Path, overwrite: bool) -> None:
 
 
 def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], progress: bool,
-                       on_pipeline: Callable[[Pipeline], None] | None) -> RunResult:
+                       on_pipeline: Callable[[Pipeline], None] | None,
+                       display: DisplaySlot | None = None, open_scope: Any = None) -> RunResult:
     import useq
 
     from hardware.microscope import Microscope
@@ -149,8 +154,11 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
                       first_frame_timeout_s=300)
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    with Microscope.open(protocol.config_path(), protocol.settings_path(),
-                         protocol.microscope.backend) as scope:
+    opened: AbstractContextManager[Any] = (
+        nullcontext(open_scope) if open_scope is not None else
+        Microscope.open(protocol.config_path(), protocol.settings_path(),
+                        protocol.microscope.backend))
+    with opened as scope:
         _check_stages(protocol, scope)
         if protocol.microscope.roi is not None:
             scope.camera.centred_roi(protocol.microscope.roi)
@@ -183,6 +191,8 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
         pipeline = Pipeline(writers, predictors, protocol.save.sr,
                             writer_queue_sets(set_bytes), acquisition.cancel,
                             on_written=lambda: bar.update(writers.raw_frames, pipeline))
+        if display is not None:
+            pipeline.display = display
         if on_pipeline is not None:
             on_pipeline(pipeline)
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,315 @@
+"""What runs behind the GUI's views: live acquisition, or a protocol run, on a worker thread.
+
+Both sessions acquire on the GUI's open :class:`~hardware.microscope.Microscope` and only ever
+*store* their newest results: the raw set in a :class:`NewestSet` slot and the SR images in the
+pipeline's :class:`~acquisition.pipeline.DisplaySlot`. The window reads both on its own timer, so
+the display never slows the acquisition thread.
+
+- :class:`LiveSession`: Snap or Live, WF or SIM, with the chosen reconstructor behind a
+  ``StreamingPredictor`` in ``"latest"`` mode; nothing is written.
+- :class:`ProtocolSession`: ``acquisition.run(protocol, scope=…)`` (writers, predictors, files).
+
+Emission is off when either ends, however it ends (the SIM engine sees to it; a failed session
+turns it off once more).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from acquisition.pipeline import DisplayFrame, DisplaySlot, Pipeline
+from acquisition.protocol import Protocol
+from gui.counters import Counters, RateMeter
+from hardware.frameset import FrameSet
+from hardware.microscope import Microscope
+
+__all__ = ["LiveSession", "NewestSet", "ProtocolSession", "Session"]
+
+
+class NewestSet:
+    """The newest raw set (a reference, never a copy) and how many were stored."""
+
+    def __init__(self) -> None:
+        self._set: FrameSet | None = None
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def put(self, frame_set: FrameSet) -> None:
+        with self._lock:
+            self._set = frame_set
+            self.count += 1
+
+    def latest(self) -> FrameSet | None:
+        with self._lock:
+            return self._set
+
+
+class Session:
+    """A worker thread that acquires; the window polls :attr:`raw`, :attr:`display` and
+    :meth:`counters`. ``on_finished`` is called on the worker thread when it ends."""
+
+    kind = "session"
+
+    def __init__(self, scope: Microscope, on_finished: Callable[[Session], None] | None = None
+                 ) -> None:
+        self.scope = scope
+        self.on_finished = on_finished
+        self.raw = NewestSet()
+        self.display = DisplaySlot()
+        self.raw_rate = RateMeter()
+        self.sr_rate = RateMeter()
+        self.frames_acquired = 0
+        self.error: str | None = None
+        self.traceback: str | None = None
+        self.started = self.finished = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=f"livesr-gui-{self.kind}",
+                                        daemon=True)
+
+    # -- control (GUI thread)
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the acquisition to stop after the current event (returns at once)."""
+        self._stop.set()
+        self._cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Join the worker; True when it has ended."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    # -- worker thread
+    def _main(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.traceback = traceback.format_exc()
+            self._emission_off()
+        finally:
+            self.finished = time.perf_counter()
+            if self.on_finished is not None:
+                self.on_finished(self)
+
+    def _work(self) -> None:
+        raise NotImplementedError
+
+    def _cancel(self) -> None:
+        raise NotImplementedError
+
+    def _emission_off(self) -> None:
+        try:
+            self.scope.emission_off()
+        except Exception as exc:  # keep the first error; say this one too
+            self.error = f"{self.error}; and emission off failed: {exc}"
+
+    def _on_set(self, frame_set: FrameSet) -> None:
+        """Acquisition thread: store the newest set and count it (cheap)."""
+        self.raw.put(frame_set)
+        self.frames_acquired += frame_set.n_frames
+        self.raw_rate.add(frame_set.n_frames)
+
+    # -- counters (GUI thread)
+    def counters(self) -> Counters:
+        raise NotImplementedError
+
+    def _camera_buffer_fill(self) -> float | None:
+        core = getattr(self.scope.backend, "core", None)
+        if core is None:
+            return None
+        try:
+            capacity = int(core.getBufferTotalCapacity())
+            return int(core.getRemainingImageCount()) / capacity if capacity else None
+        except Exception:
+            return None
+
+
+class LiveSession(Session):
+    """Snap (``count`` sets) or Live (until stopped) on the open microscope.
+
+    Args:
+        scope: the GUI's microscope.
+        protocol: a one-channel protocol holding what the controls chose (mode, preset, power,
+            exposure, reconstruction, backend); its ``timelapse`` is ignored.
+        count: sets to acquire (``None``: until :meth:`stop`).
+        chunk: sets per engine run (Live runs chunk after chunk, so a WF stream never
+            collects an endless camera sequence).
+    """
+
+    kind = "live"
+
+    def __init__(self, scope: Microscope, protocol: Protocol, count: int | None = None,
+                 chunk: int | None = None,
+                 on_finished: Callable[[Session], None] | None = None) -> None:
+        super().__init__(scope, on_finished)
+        self.protocol = protocol
+        self.count = count
+        self.chunk = chunk or (200 if protocol.mode == "wf" else 20)
+        self.sets_acquired = 0
+        self.predictor: Any = None
+        self.reconstructor_info: dict[str, Any] = {}
+        self._acquisition: Any = None
+
+    def _work(self) -> None:
+        import useq
+
+        from acquisition.reconstruction import build_reconstructor
+        from hardware.sim_engine import SIMAcquisition, SIMSettings
+        from inference.streaming import StreamingPredictor
+
+        protocol, scope = self.protocol, self.scope
+        channel = protocol.channels[0]
+        built = build_reconstructor(protocol, channel, scope.camera.shape)
+        if built is not None:
+            self.reconstructor_info = built[1]
+            self.predictor = StreamingPredictor(built[0], mode="latest",
+                                                on_result=self._on_result)
+        mode = protocol.mode
+        if scope.pattern is not None and mode in ("tirf-sim", "gi-sim"):
+            scope.pattern.set_illumination(mode.split("-")[0])
+        sim = SIMSettings(mode="wf" if mode == "wf" else "sim",
+                          n_patterns=25 if mode == "nl-sim" else 9, first_frame_timeout_s=300)
+        self._acquisition = acquisition = SIMAcquisition(scope, sim)
+        acquisition.set_ready.connect(self._on_set)
+        powers = {scope.channel_line(channel.preset): channel.power_mw}
+        try:
+            while not self._stop.is_set():
+                left = None if self.count is None else self.count - self.sets_acquired
+                if left is not None and left <= 0:
+                    break
+                loops = self.chunk if left is None else min(self.chunk, left)
+                sequence = useq.MDASequence(
+                    time_plan=useq.TIntervalLoops(interval=0, loops=loops),
+                    channels=(useq.Channel(config=channel.preset,
+                                           exposure=channel.exposure_ms),))
+                acquisition.run(sequence, powers)
+        finally:
+            acquisition.set_ready.disconnect(self._on_set)
+            if self.predictor is not None:
+                self.predictor.close()
+
+    def _cancel(self) -> None:
+        if self._acquisition is not None:
+            self._acquisition.cancel()
+
+    def _on_set(self, frame_set: FrameSet) -> None:
+        super()._on_set(frame_set)
+        self.sets_acquired += 1
+        if self.predictor is not None:
+            self.predictor.submit(frame_set.frames, {"t": self.sets_acquired - 1,
+                                                     "p": frame_set.position,
+                                                     "channel": frame_set.channel})
+        if self._stop.is_set() or (self.count is not None and self.sets_acquired >= self.count):
+            self._cancel()  # a stop that came before the engine started
+
+    def _on_result(self, result: Any) -> None:
+        if result.image is None:
+            return
+        meta = result.metadata
+        self.display.put(DisplayFrame(meta["channel"], int(meta["t"]), int(meta["p"]), "sr",
+                                      result.image, result.latency_s))
+        self.sr_rate.add()
+
+    def counters(self) -> Counters:
+        stats = self.predictor.stats() if self.predictor is not None else None
+        return Counters(
+            raw_fps=self.raw_rate.rate(), sr_fps=self.sr_rate.rate(),
+            latency_p50_ms=stats.latency_p50_ms if stats else None,
+            latency_p99_ms=stats.latency_p99_ms if stats else None,
+            frames_acquired=self.frames_acquired, sr_shown=self.sr_rate.total,
+            dropped_for_display=stats.dropped if stats else 0,
+            frames_written=None, free_disk_bytes=_free_disk(Path.cwd()),
+            camera_buffer_fill=self._camera_buffer_fill())
+
+
+class ProtocolSession(Session):
+    """``acquisition.run(protocol, scope=…)`` on the GUI's microscope; :attr:`result` after."""
+
+    kind = "protocol"
+
+    def __init__(self, scope: Microscope, protocol: Protocol, out: Path | None = None,
+                 overwrite: bool = False,
+                 on_finished: Callable[[Session], None] | None = None) -> None:
+        super().__init__(scope, on_finished)
+        self.protocol = protocol
+        self.out = out if out is not None else protocol.output_dir()
+        self.overwrite = overwrite
+        self.pipeline: Pipeline | None = None
+        self.result: Any = None
+
+    def _work(self) -> None:
+        from acquisition.runner import run
+
+        self.result = run(self.protocol, self.out, progress=False, overwrite=self.overwrite,
+                          display=self.display, on_pipeline=self._attach, scope=self.scope)
+
+    def _attach(self, pipeline: Pipeline) -> None:
+        """See every set the engine delivers (then hand it to the pipeline) and every result."""
+        self.pipeline = pipeline
+        deliver = pipeline.on_set
+
+        def on_set(frame_set: FrameSet) -> None:
+            self._on_set(frame_set)
+            deliver(frame_set)
+
+        pipeline.on_set = on_set  # type: ignore[method-assign]
+        if self._stop.is_set():
+            pipeline.stop_run()
+
+    def _cancel(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.stop_run()
+
+    def _on_set(self, frame_set: FrameSet) -> None:
+        super()._on_set(frame_set)
+        if self._stop.is_set() and self.pipeline is not None:
+            self.pipeline.stop_run()  # a stop that came before the engine started
+
+    def counters(self) -> Counters:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return Counters(free_disk_bytes=_free_disk(self.out))
+        stats = pipeline.stats()
+        shown = pipeline.display.updates
+        return Counters(
+            raw_fps=self.raw_rate.rate(), sr_fps=self._sr_fps(stats["inferred"]),
+            latency_p50_ms=stats["latency_p50_ms"], latency_p99_ms=stats["latency_p99_ms"],
+            frames_acquired=self.frames_acquired, sr_shown=shown,
+            dropped_for_display=stats["dropped_for_display"],
+            frames_written=pipeline.writers.raw_frames, free_disk_bytes=_free_disk(self.out),
+            camera_buffer_fill=self._camera_buffer_fill(),
+            writer_queue_fill=pipeline.writer_queue_fill())
+
+    def _sr_fps(self, inferred: int) -> float:
+        """Reconstructions per second, from the count's growth since the last reading."""
+        new = inferred - self.sr_rate.total
+        if new > 0:
+            self.sr_rate.add(new)
+        return self.sr_rate.rate()
+
+
+def _free_disk(path: Path) -> int | None:
+    probe = path.resolve()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free
+    except OSError:
+        return None
