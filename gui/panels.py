@@ -112,11 +112,16 @@ class LaserPanel(QGroupBox):
                 on, mw = laser.is_on, laser.power_mw
             except Exception:
                 continue
-            for box, set_value in ((self.emission[line], lambda b, v=on: b.setChecked(v)),
-                                   (self.power[line], lambda b, v=mw: b.setValue(v))):
-                box.blockSignals(True)
-                set_value(box)
-                box.blockSignals(False)
+            _show(self.emission[line], on)
+            _show(self.power[line], mw)
+        for line, box in self.aotf.items():
+            if self.scope.aotf is None:
+                break
+            try:
+                percent = self.scope.aotf.intensity(line)
+            except Exception:
+                continue
+            _show(box, percent)
 
 
 class ReconstructionChoice(QGroupBox):
@@ -136,8 +141,9 @@ class ReconstructionChoice(QGroupBox):
         self.weights.setEditable(True)
         self.weights.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         for kind, path in sorted(weights.items()):
-            self.weights.addItem(f"{path} ", str(path))
-            self.weights.setItemData(self.weights.count() - 1, kind, Qt.ItemDataRole.ToolTipRole)
+            self.weights.addItem(path.name, str(path))
+            self.weights.setItemData(self.weights.count() - 1, f"{kind}: {path}",
+                                     Qt.ItemDataRole.ToolTipRole)
         browse = QPushButton("…")
         browse.setMaximumWidth(30)
         browse.clicked.connect(self._browse)
@@ -163,16 +169,49 @@ class ReconstructionChoice(QGroupBox):
             self.weights.setEditText(path)
 
     def weights_path(self) -> Path | None:
+        """The chosen weights: a listed file by its name, else the path typed in."""
         text = self.weights.currentText().strip()
+        index = self.weights.findText(text)
+        if index >= 0:
+            return Path(str(self.weights.itemData(index)))
         return Path(text) if text else None
 
     def set_choice(self, method: str, weights: Path | None = None,
                    backend: str | None = None) -> None:
         if weights is not None:
-            self.weights.setEditText(str(weights))
+            index = self.weights.findData(str(weights))
+            if index >= 0:
+                self.weights.setCurrentIndex(index)
+            else:
+                self.weights.setEditText(str(weights))
         if backend is not None:
             self.backend.setCurrentText(backend)
         self.method.setCurrentText(method)
+
+
+def _show(widget: QCheckBox | QDoubleSpinBox, value: bool | float) -> None:
+    """Show a device's value without emitting the widget's signals (a refresh, not an edit)."""
+    widget.blockSignals(True)
+    try:
+        if isinstance(widget, QCheckBox):
+            widget.setChecked(bool(value))
+        else:
+            widget.setValue(float(value))
+    finally:
+        widget.blockSignals(False)
+
+
+class _ExposureBox(QDoubleSpinBox):
+    """Camera exposure (ms) through the camera role, where no pymmcore-plus core is at hand."""
+
+    def __init__(self, scope: Microscope) -> None:
+        super().__init__()
+        self.setRange(0.01, 10_000.0)
+        self.setDecimals(2)
+        self.setSuffix(" ms")
+        self.setKeyboardTracking(False)
+        self.setValue(scope.camera.exposure_ms)
+        self.valueChanged.connect(lambda ms: setattr(scope.camera, "exposure_ms", ms))
 
 
 class AcquisitionPanel(QWidget):
@@ -202,11 +241,7 @@ class AcquisitionPanel(QWidget):
         self.channel.addItems(list(scope.settings.channels.lines))
         if "488" in scope.settings.channels.lines:
             self.channel.setCurrentText("488")
-        self.exposure = QDoubleSpinBox()
-        self.exposure.setRange(0.01, 10_000.0)
-        self.exposure.setDecimals(2)
-        self.exposure.setSuffix(" ms")
-        self.exposure.setValue(scope.camera.exposure_ms)
+        self.exposure = exposure_widget or _ExposureBox(scope)
         self.pattern = QComboBox()
         self.pattern.addItem("newest")
         self.pattern.addItems([str(k) for k in range(25)])
@@ -214,8 +249,6 @@ class AcquisitionPanel(QWidget):
         form.addRow("SIM mode", self.mode)
         form.addRow("channel", self.channel)
         form.addRow("exposure", self.exposure)
-        if exposure_widget is not None:
-            form.addRow("camera", exposure_widget)
         form.addRow("raw view pattern", self.pattern)
         layout.addLayout(form)
 

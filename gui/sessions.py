@@ -68,6 +68,9 @@ class Session:
         self.error: str | None = None
         self.traceback: str | None = None
         self.started = self.finished = 0.0
+        #: perf_counter of the first and the newest set's arrival
+        self.first_set_at: float | None = None
+        self.last_set_at: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, name=f"livesr-gui-{self.kind}",
                                         daemon=True)
@@ -122,6 +125,10 @@ class Session:
 
     def _on_set(self, frame_set: FrameSet) -> None:
         """Acquisition thread: store the newest set and count it (cheap)."""
+        now = time.perf_counter()
+        if self.first_set_at is None:
+            self.first_set_at = now
+        self.last_set_at = now
         self.raw.put(frame_set)
         self.frames_acquired += frame_set.n_frames
         self.raw_rate.add(frame_set.n_frames)
@@ -216,7 +223,7 @@ class LiveSession(Session):
             self.predictor.submit(frame_set.frames, {"t": self.sets_acquired - 1,
                                                      "p": frame_set.position,
                                                      "channel": frame_set.channel})
-        if self._stop.is_set() or (self.count is not None and self.sets_acquired >= self.count):
+        if self._stop.is_set():
             self._cancel()  # a stop that came before the engine started
 
     def _on_result(self, result: Any) -> None:

@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
             tabs.addTab(presets, "Presets")
         dock = QDockWidget("Controls", self)
         dock.setWidget(tabs)
+        dock.setMaximumWidth(460)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
