@@ -1,16 +1,19 @@
-"""Does the GUI's display slow the acquisition? Raw frames/s of live TIRF-SIM with the main
-window showing every new set (display on) against the same live session with the window's
+"""Does the GUI's display slow the acquisition? Raw frames/s of live acquisition with the main
+window showing the newest set (display on) against the same live session with the window's
 timers stopped and the window hidden (display off), in one run.
 
-The camera is paced at ~100 raw frames/s (10 ms exposure, 9-frame sets, no reconstruction, so
-only the display competes with the acquisition). Both conditions alternate over ``--rounds``
+The camera is paced at ~100 raw frames/s (10 ms exposure, no reconstruction, so only the
+display competes with the acquisition): TIRF-SIM (9-frame sets, ~11 sets/s) or, with
+``--mode wf``, one frame per set (100 sets/s: the 30 Hz display skips most of them). Both
+conditions alternate over ``--rounds``
 rounds; each round's raw frames/s is counted from the first set's arrival to the last's, and
 the ratio on/off of every round and of the medians is reported. With the display on the
 window must actually have shown frames (checked). The simulated sample is rendered first.
 
 Run (headless: ``QT_QPA_PLATFORM=offscreen``):
-``python benchmarks/gui_display_cpu.py [--sets 40] [--rounds 3] [--roi 512] [--out FILE]``.
-Prints a table and writes JSON (default ``benchmarks/results/gui_display_cpu.json``).
+``python benchmarks/gui_display_cpu.py [--mode tirf-sim|wf] [--frames 360] [--rounds 5]
+[--roi 256] [--out FILE]``. Prints a table and writes JSON (default
+``benchmarks/results/gui_display_cpu.json``, ``gui_display_wf_cpu.json`` with ``--mode wf``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def _raw_fps(session: Session) -> float:
 
 
 def _round(window: MainWindow, display: bool, sets: int) -> dict[str, Any]:
-    timers = (window.display_timer, window.counter_timer, window.histogram_timer)
+    timers = window.timers()
     shown_before = window.frames_displayed
     if display:
         window.show()
@@ -75,12 +78,17 @@ def _round(window: MainWindow, display: bool, sets: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", type=int, default=40, help="9-frame sets per round")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both")
-    parser.add_argument("--roi", type=int, default=512, help="centred camera ROI, px")
-    parser.add_argument("--out", type=Path,
-                        default=Path("benchmarks/results/gui_display_cpu.json"))
+    parser.add_argument("--mode", choices=("tirf-sim", "wf"), default="tirf-sim")
+    parser.add_argument("--frames", type=int, default=360, help="raw frames per round")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of both")
+    parser.add_argument("--roi", type=int, default=256, help="centred camera ROI, px")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    per_set = 1 if args.mode == "wf" else 9
+    sets = max(args.frames // per_set, 3)
+    out = args.out or Path("benchmarks/results/"
+                           + ("gui_display_wf_cpu.json" if args.mode == "wf"
+                              else "gui_display_cpu.json"))
 
     app = application()  # noqa: F841  (kept alive for the whole run)
     with Microscope.open("demo") as scope:
@@ -91,22 +99,24 @@ def main() -> None:
         scope.camera.exposure_ms = EXPOSURE_MS
         window = MainWindow(scope, {}, config_name="demo")
         window.resize(1500, 900)
-        window.acquire.mode.setCurrentText("tirf-sim")
+        window.acquire.mode.setCurrentText(args.mode)
         window.reconstruction.set_choice("none")
-        _round(window, True, 3)  # warm-up: first-call costs out of the figures
+        _round(window, True, sets)  # warm-up: first-call costs out of the figures
         rounds = []
         for _ in range(args.rounds):
-            rounds.append([_round(window, display, args.sets) for display in (True, False)])
+            rounds.append([_round(window, display, sets) for display in (True, False)])
         window.close()
     on = statistics.median(r[0]["raw_fps"] for r in rounds)
     off = statistics.median(r[1]["raw_fps"] for r in rounds)
     ratios = [round(r[0]["raw_fps"] / r[1]["raw_fps"], 3) for r in rounds]
     result = {
-        "benchmark": "raw frames/s of live TIRF-SIM, GUI display on vs off",
+        "benchmark": f"raw frames/s of live {args.mode}, GUI display on vs off",
+        "command": f"python benchmarks/gui_display_cpu.py --mode {args.mode} --frames "
+                   f"{args.frames} --rounds {args.rounds} --roi {args.roi}",
         "camera": f"demo microscope, {args.roi}² ROI, {EXPOSURE_MS} ms exposure "
-                  "(paced at ~100 raw frames/s), 9-frame sets, no reconstruction",
+                  f"(paced at ~100 raw frames/s), {per_set}-frame sets, no reconstruction",
         "display": f"newest set on a {DISPLAY_HZ} Hz timer: raw frame + WF (mean of the set), "
-                   "histograms 2 Hz, counters 4 Hz",
+                   "histograms 2 Hz, counters 4 Hz, laser state 1 Hz; offscreen Qt",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), no GPU",
         "raw_fps_display_on_median": round(on, 1),
         "raw_fps_display_off_median": round(off, 1),
@@ -120,9 +130,9 @@ def main() -> None:
         print(f"{i:>5} {a['raw_fps']:>15.1f} {b['raw_fps']:>16.1f} {ratios[i]:>6.3f} "
               f"{a['sets_displayed']:>10}")
     print(f"median: on {on:.1f} raw frames/s, off {off:.1f}, ratio {on / off:.3f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -190,7 +190,10 @@ class ReconstructionChoice(QGroupBox):
 
 
 def _show(widget: QCheckBox | QDoubleSpinBox, value: bool | float) -> None:
-    """Show a device's value without emitting the widget's signals (a refresh, not an edit)."""
+    """Show a device's value without emitting the widget's signals (a refresh, not an edit);
+    a widget being edited (it has the focus) is left alone."""
+    if widget.hasFocus():
+        return
     widget.blockSignals(True)
     try:
         if isinstance(widget, QCheckBox):

@@ -137,6 +137,18 @@ class Session:
     def counters(self) -> Counters:
         raise NotImplementedError
 
+    def rates(self) -> tuple[float, float]:
+        """Raw and SR frames/s: over the last seconds while running, over the whole session
+        once it has ended."""
+        if self.running or self.first_set_at is None:
+            return self.raw_rate.rate(), self.sr_rate.rate()
+        end = self.last_set_at or self.first_set_at
+        first_set_frames = self.frames_acquired // max(self.raw.count, 1)
+        raw = (self.frames_acquired - first_set_frames) / (end - self.first_set_at) \
+            if end > self.first_set_at else 0.0
+        span = (self.finished or end) - self.first_set_at
+        return raw, (self.sr_rate.total / span if span > 0 else 0.0)
+
     def _camera_buffer_fill(self) -> float | None:
         core = getattr(self.scope.backend, "core", None)
         if core is None:
@@ -236,8 +248,9 @@ class LiveSession(Session):
 
     def counters(self) -> Counters:
         stats = self.predictor.stats() if self.predictor is not None else None
+        raw_fps, sr_fps = self.rates()
         return Counters(
-            raw_fps=self.raw_rate.rate(), sr_fps=self.sr_rate.rate(),
+            raw_fps=raw_fps, sr_fps=sr_fps,
             latency_p50_ms=stats.latency_p50_ms if stats else None,
             latency_p99_ms=stats.latency_p99_ms if stats else None,
             frames_acquired=self.frames_acquired, sr_shown=self.sr_rate.total,
@@ -295,8 +308,10 @@ class ProtocolSession(Session):
             return Counters(free_disk_bytes=_free_disk(self.out))
         stats = pipeline.stats()
         shown = pipeline.display.updates
+        self._count_inferred(stats["inferred"])
+        raw_fps, sr_fps = self.rates()
         return Counters(
-            raw_fps=self.raw_rate.rate(), sr_fps=self._sr_fps(stats["inferred"]),
+            raw_fps=raw_fps, sr_fps=sr_fps,
             latency_p50_ms=stats["latency_p50_ms"], latency_p99_ms=stats["latency_p99_ms"],
             frames_acquired=self.frames_acquired, sr_shown=shown,
             dropped_for_display=stats["dropped_for_display"],
@@ -304,12 +319,11 @@ class ProtocolSession(Session):
             camera_buffer_fill=self._camera_buffer_fill(),
             writer_queue_fill=pipeline.writer_queue_fill())
 
-    def _sr_fps(self, inferred: int) -> float:
-        """Reconstructions per second, from the count's growth since the last reading."""
+    def _count_inferred(self, inferred: int) -> None:
+        """Reconstructions counted from the pipeline's total's growth since the last reading."""
         new = inferred - self.sr_rate.total
         if new > 0:
             self.sr_rate.add(new)
-        return self.sr_rate.rate()
 
 
 def _free_disk(path: Path) -> int | None:

@@ -1,9 +1,10 @@
 """The main window: linked raw / WF / SR views, device panels, protocol editor, counters.
 
 A ~30 Hz timer shows only the newest raw set and the newest SR image of the running session
-(never a queue of frames through Qt signals); the counter line follows at 4 Hz and the
-histograms at 2 Hz. The window drives ``acquisition/`` and ``hardware/`` and owns none of their
-logic. Every laser goes off when the window closes and when a session fails.
+(never a queue of frames through Qt signals); the counter line follows at 4 Hz, the
+histograms at 2 Hz and the lasers' state at 1 Hz. The window drives ``acquisition/`` and
+``hardware/`` and owns none of their logic. Every laser goes off when the window closes and
+when a session fails.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = ["DISPLAY_HZ", "MainWindow"]
 DISPLAY_HZ = 30
 COUNTERS_HZ = 4
 HISTOGRAM_HZ = 2
+DEVICES_HZ = 1
 
 
 class MainWindow(QMainWindow):
@@ -103,6 +105,11 @@ class MainWindow(QMainWindow):
         self.histogram_timer.setInterval(round(1000 / HISTOGRAM_HZ))
         self.histogram_timer.timeout.connect(self.views.update_histograms)
         self.histogram_timer.start()
+        # the lasers' state as the devices report it (the engine switches them during a run)
+        self.device_timer = QTimer(self)
+        self.device_timer.setInterval(round(1000 / DEVICES_HZ))
+        self.device_timer.timeout.connect(self.lasers.refresh)
+        self.device_timer.start()
         self.resize(1500, 900)
 
     # -- layout
@@ -340,6 +347,10 @@ class MainWindow(QMainWindow):
         for label, text in session.counters().describe().items():
             self.counter_labels[label].setText(text)
 
+    def timers(self) -> tuple[QTimer, ...]:
+        """The display, counter, histogram and device-state timers."""
+        return (self.display_timer, self.counter_timer, self.histogram_timer, self.device_timer)
+
     # -- closing: lasers off
     def closeEvent(self, event: Any) -> None:
         session = self.session
@@ -348,7 +359,7 @@ class MainWindow(QMainWindow):
             if not session.wait(30):
                 QMessageBox.warning(self, "LiveSR", "the acquisition did not stop in 30 s; "
                                     "emission is turned off anyway")
-        for timer in (self.display_timer, self.counter_timer, self.histogram_timer):
+        for timer in self.timers():
             timer.stop()
         self.emission_off()
         if self._property_browser is not None:

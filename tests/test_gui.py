@@ -62,10 +62,11 @@ def test_live_sim_shows_the_predictors_latest_output_and_stops(qtbot, window) ->
     assert not session.running and session.error is None
     window.refresh_display()
     # the SR view shows exactly the predictor's latest output, on the 2× grid
-    latest = session.display.latest()
-    assert latest is not None and latest.kind == "sr"
+    latest = session.predictor.latest()
+    assert latest is not None and latest.image is not None
     shown = window.views.sr.item.image
     np.testing.assert_array_equal(shown, latest.image)
+    assert window.displayed_sr is session.display.latest()
     assert shown.shape == (2 * SENSOR, 2 * SENSOR)
     # raw and WF views show the newest raw set; the views are placed in µm
     frame_set = session.raw.latest()
@@ -80,7 +81,9 @@ def test_live_sim_shows_the_predictors_latest_output_and_stops(qtbot, window) ->
     # stopped: every laser is off
     assert not window.scope.emitting()
     counters = session.counters().describe()
-    assert float(counters["raw fps"]) >= 0 and counters["latency p50/p99 ms"] != "- / -"
+    # after the end: the session's mean rates, and the predictor's latency percentiles
+    assert float(counters["raw fps"]) > 0 and float(counters["SR fps"]) > 0
+    assert counters["latency p50/p99 ms"] != "- / -" and counters["frames written"] == "-"
 
 
 def test_live_wf_without_reconstruction_shows_raw_and_wf(qtbot, window) -> None:  # type: ignore[no-untyped-def]
@@ -264,3 +267,32 @@ def test_crash_hook_turns_emission_off_before_the_previous_hook(scope: Microscop
         sys.excepthook = previous
     assert seen == [False]  # the previous hook ran after emission was off
     assert scope.emitting() == []
+
+
+def test_screenshot_command_acquires_and_saves_the_window(qapp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from qtpy.QtGui import QImage
+
+    from acquisition.cli import main
+
+    cfg = small_cfg(tmp_path, SENSOR)
+    png = tmp_path / "docs" / "gui.png"
+    assert main(["gui", "--config", str(cfg), "--screenshot", str(png), "--frames", "9"]) == 0
+    image = QImage(str(png))
+    assert not image.isNull() and image.width() >= 800 and image.height() >= 500
+    assert main(["gui", "--demo", "--config", str(cfg), "--screenshot", str(png)]) == 2
+
+
+def test_rate_meter_counts_over_its_window() -> None:
+    from gui.counters import Counters, RateMeter
+
+    meter = RateMeter(window_s=2.0)
+    assert meter.rate(now=0.0) == 0.0
+    for i in range(11):  # 9 frames every 0.1 s
+        meter.add(9, now=i * 0.1)
+    assert meter.rate(now=1.0) == pytest.approx(90.0)
+    assert meter.rate(now=10.0) == 0.0 and meter.total == 99  # the window has passed
+    text = Counters(raw_fps=90, latency_p50_ms=12.4, latency_p99_ms=40.0, frames_written=7,
+                    free_disk_bytes=2_500_000_000, camera_buffer_fill=0.25,
+                    writer_queue_fill=0.5).describe()
+    assert text["raw fps"] == "90.0" and text["latency p50/p99 ms"] == "12 / 40"
+    assert text["free disk"] == "2.5 GB" and text["buffer fill"] == "cam 25% · writer 50%"
