@@ -33,21 +33,25 @@ __all__ = ["LiveSession", "NewestSet", "ProtocolSession", "Session"]
 
 
 class NewestSet:
-    """The newest raw set (a reference, never a copy) and how many were stored."""
+    """The newest raw set of each channel (references, never copies) and how many came."""
 
     def __init__(self) -> None:
-        self._set: FrameSet | None = None
+        self._sets: dict[str, FrameSet] = {}
+        self._newest: FrameSet | None = None
         self._lock = threading.Lock()
         self.count = 0
 
     def put(self, frame_set: FrameSet) -> None:
         with self._lock:
-            self._set = frame_set
+            self._sets[frame_set.channel] = self._newest = frame_set
             self.count += 1
 
-    def latest(self) -> FrameSet | None:
+    def latest(self, channel: str | None = None) -> FrameSet | None:
+        """The newest set of ``channel`` when it has one, else the newest of any channel."""
         with self._lock:
-            return self._set
+            if channel is not None and channel in self._sets:
+                return self._sets[channel]
+            return self._newest
 
 
 class Session:
@@ -92,7 +96,9 @@ class Session:
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        """Started and not yet ended (False once the acquisition has ended, while the worker
+        thread may still be reporting it)."""
+        return self._thread.is_alive() and not self.finished
 
     @property
     def stop_requested(self) -> bool:
@@ -207,9 +213,12 @@ class LiveSession(Session):
                           n_patterns=25 if mode == "nl-sim" else 9, first_frame_timeout_s=300)
         self._acquisition = acquisition = SIMAcquisition(scope, sim)
         acquisition.set_ready.connect(self._on_set)
-        powers = {scope.channel_line(channel.preset): channel.power_mw}
+        line = scope.channel_line(channel.preset)
+        powers = {line: channel.power_mw}
         try:
             while not self._stop.is_set():
+                if self.sets_acquired:  # a power set in the panel while live holds
+                    powers = {line: scope.lasers[line].power_mw}
                 left = None if self.count is None else self.count - self.sets_acquired
                 if left is not None and left <= 0:
                     break

@@ -314,11 +314,13 @@ class MainWindow(QMainWindow):
         return self.session or self.last_session
 
     def refresh_display(self) -> None:
-        """Show the newest raw set (raw frame and WF) and the newest SR image, if new."""
+        """Show the newest raw set (raw frame and WF) and the newest SR image, if new: of the
+        chosen channel when the session has it, else of any channel."""
         session = self.current()
         if session is None:
             return
-        frame_set = session.raw.latest()
+        channel = self.acquire.channel.currentText()
+        frame_set = session.raw.latest(channel)
         if frame_set is not None and frame_set is not self._shown_set:
             self._shown_set = frame_set
             k = self.acquire.pattern_index()
@@ -328,7 +330,7 @@ class MainWindow(QMainWindow):
             wf = frame_set.widefield() if n > 1 else raw
             self.views.wf.show(wf, self.pixel_um)
             self.frames_displayed += 1
-        sr = session.display.latest()
+        sr = session.display.latest(channel) or session.display.latest()
         if sr is not None and sr is not self.displayed_sr and sr.kind == "sr":
             self.displayed_sr = sr
             scale = sr.image.shape[0] / max(frame_set.shape[0], 1) if frame_set else 1.0

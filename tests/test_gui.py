@@ -116,6 +116,23 @@ def test_laser_power_in_the_panel_sets_the_device_and_closing_turns_every_laser_
     assert not any(core.getShutterOpen(laser.label) for laser in scope.lasers.values())
 
 
+def test_a_power_set_while_live_holds_for_the_next_sets(qtbot, window, scope) -> None:  # type: ignore[no-untyped-def]
+    from gui.sessions import LiveSession
+
+    window.acquire.mode.setCurrentText("wf")
+    window.lasers.power[488].setValue(20)
+    session = LiveSession(scope, window.live_protocol(), chunk=2)
+    session.start()
+    qtbot.waitUntil(lambda: session.raw.count >= 1, timeout=WAIT_MS)
+    assert session.raw.latest().laser_powers_mw == {488: 20.0}
+    window.lasers.power[488].setValue(55)
+    qtbot.waitUntil(lambda: session.raw.latest().laser_powers_mw == {488: 55.0},
+                    timeout=WAIT_MS)
+    session.stop()
+    assert session.wait(60) and session.error is None
+    assert scope.lasers[488].power_mw == 55.0 and scope.emitting() == []
+
+
 def test_closing_during_live_stops_it_and_turns_lasers_off(qtbot, window, scope) -> None:  # type: ignore[no-untyped-def]
     window.acquire.mode.setCurrentText("wf")
     assert window.start_live()
