@@ -36,6 +36,12 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        import pyqtgraph  # noqa: F401
+        import qtpy.QtWidgets  # noqa: F401
+    except ImportError as exc:
+        raise ValueError(f'the GUI needs the gui extra (pip install "livesr[gui]"): {exc}') \
+            from None
     from gui.app import GuiOptions, launch
 
     if args.frames < 1:
