@@ -147,6 +147,7 @@ class ProtocolEditor(QWidget):
         self.text.setFont(QFont("monospace"))
         layout.addWidget(self.text, 3)
         self.messages = QListWidget()
+        self.messages.setWordWrap(True)
         layout.addWidget(self.messages, 1)
         self.open_button.clicked.connect(lambda: self.open())
         self.save_button.clicked.connect(lambda: self.save())

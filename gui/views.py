@@ -38,8 +38,9 @@ class ImagePanel:
         self.plot: pg.PlotItem = layout.addPlot(row=0, col=col, title=title)
         self.plot.setAspectLocked(True)
         self.plot.invertY(True)
-        self.plot.setLabel("bottom", "x", units="µm")
-        self.plot.setLabel("left", "y", units="µm")
+        for side, name in (("bottom", "x"), ("left", "y")):
+            self.plot.setLabel(side, name, units="µm")
+            self.plot.getAxis(side).enableAutoSIPrefix(False)  # always µm, never mµm
         self.item = pg.ImageItem(axisOrder="row-major")
         self.item.setAutoDownsample(False)
         self.plot.addItem(self.item)
