@@ -3,7 +3,8 @@
 A plain ``useq.MDASequence`` (time, channels, positions) plus :class:`SIMSettings`: every acquire
 event becomes the 9 (or 25) pattern events of a SIM set, or one uniform-illumination frame in
 wide-field mode. pymmcore-plus then hardware-sequences what the devices allow (pattern and AOTF
-property sequences, one camera sequence per time point); otherwise each frame is a software snap.
+property sequences; one camera sequence per time point, or one for a whole time-lapse at
+interval 0); otherwise each frame is a software snap.
 :class:`SIMAcquisition` collects the frames into :class:`~hardware.frameset.FrameSet` objects,
 emitted by its ``set_ready`` signal on the acquisition thread (keep handlers cheap).
 
@@ -83,19 +84,19 @@ class SIMEngine(MDAEngine):
                                  role.state_format)
 
     def event_iterator(self, events: Iterable[useq.MDAEvent]) -> Iterator[useq.MDAEvent]:
-        """The pattern events, grouped per time point and position in SIM mode: the parent
-        merges what the devices can sequence within a group, so each time point is at most one
-        camera sequence (and the AOTF is blanked between time points). Wide-field frames are
-        grouped per position only: a time-lapse at interval 0 streams as one camera sequence."""
+        """The pattern events, grouped per position: the parent merges what the devices can
+        sequence within a group. Time points with their own start times (an interval > 0) are
+        separate camera sequences, with the AOTF blanked between them; a time-lapse at interval
+        0 streams as one sequence (SIM sets back to back, the pattern sequence repeating), split
+        only where a device's sequence memory is full or a channel change cannot be sequenced."""
         group: list[useq.MDAEvent] = []
-        key: tuple[int, int] | None = None
+        position: int | None = None
         for event in events:
-            t = event.index.get("t", 0) if self.sim.mode == "sim" else 0
-            event_key = (t, event.index.get("p", 0))
-            if group and event_key != key:
+            p = event.index.get("p", 0)
+            if group and p != position:
                 yield from super().event_iterator(group)
                 group = []
-            key = event_key
+            position = p
             group.extend(self.pattern_events(event))
         if group:
             yield from super().event_iterator(group)

@@ -89,6 +89,30 @@ def test_three_channel_sim_timelapse_is_hardware_sequenced(scope: Microscope) ->
     assert scope.emitting() == []
 
 
+@pytest.mark.parametrize(("interval_s", "sequences"), [(0.0, 1), (0.01, 4)])
+def test_timelapse_at_interval_zero_is_one_camera_sequence(scope: Microscope, interval_s: float,
+                                                           sequences: int) -> None:
+    """Back-to-back SIM sets stream as one sequence (the pattern sequence repeating); time
+    points with their own start times are one sequence each, the AOTF dark between them."""
+    core = scope.backend.core  # type: ignore[attr-defined]
+    started: list[str] = []
+    core.events.sequenceAcquisitionStarted.connect(lambda camera, *_: started.append(camera))
+    acquisition = SIMAcquisition(scope, SIMSettings())
+    sets: list[FrameSet] = []
+    acquisition.set_ready.connect(sets.append)
+    acquisition.run(useq.MDASequence(
+        time_plan=useq.TIntervalLoops(interval=interval_s, loops=4),
+        channels=(useq.Channel(config="488", exposure=5),)), {488: 20})
+    core.events.sequenceAcquisitionStarted.disconnect()
+    assert len(started) == sequences
+    assert [s.t for s in sets] == list(range(4))
+    residuals = _scene_residuals(scope)
+    for frame_set in sets:
+        assert frame_set.hardware_sequenced
+        assert _identify(frame_set, residuals) == [(488, k) for k in range(9)]
+    assert scope.emitting() == []
+
+
 def test_software_stepped_sets_match_the_patterns(scope: Microscope) -> None:
     sets, _ = _run(scope, SIMSettings(hardware_sequencing=False), ("488", "560"), 2)
     assert [(s.t, s.channel) for s in sets] == [(0, "488"), (0, "560"), (1, "488"), (1, "560")]

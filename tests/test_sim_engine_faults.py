@@ -17,6 +17,8 @@ from hardware.frameset import FrameSet
 from hardware.microscope import Microscope
 from hardware.sim_engine import SIMAcquisition, SIMSettings
 
+INTERVAL_S = 0.001  # time points with their own start times
+
 
 @pytest.fixture(scope="module")
 def scope(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Microscope]:
@@ -44,13 +46,15 @@ def _disarmed() -> Iterator[None]:
     faulty_devices.reset()
 
 
-def _start(scope: Microscope, sim: SIMSettings, timepoints: int = 5
+def _start(scope: Microscope, sim: SIMSettings, timepoints: int = 5, interval_s: float = 0.0
            ) -> tuple[list[FrameSet], SIMAcquisition, useq.MDASequence]:
+    """A 488 time-lapse: at interval 0 one camera sequence, else one per time point."""
     acquisition = SIMAcquisition(scope, sim)
     sets: list[FrameSet] = []
     acquisition.set_ready.connect(sets.append)
-    sequence = useq.MDASequence(time_plan=useq.TIntervalLoops(interval=0, loops=timepoints),
-                                channels=[useq.Channel(config="488", exposure=2)])
+    sequence = useq.MDASequence(
+        time_plan=useq.TIntervalLoops(interval=interval_s, loops=timepoints),
+        channels=[useq.Channel(config="488", exposure=2)])
     return sets, acquisition, sequence
 
 
@@ -65,17 +69,19 @@ def _assert_intact(sets: list[FrameSet], n: int) -> None:
         assert frame_set.frames.min() > 0  # every frame really exposed, none left empty
 
 
-def _checks_for(scope: Microscope, sim: SIMSettings, timepoints: int) -> int:
+def _checks_for(scope: Microscope, sim: SIMSettings, timepoints: int,
+                interval_s: float = 0.0) -> int:
     """How many pattern values a clean run of ``timepoints`` checks (sets and loads)."""
-    _, acquisition, sequence = _start(scope, sim, timepoints)
+    _, acquisition, sequence = _start(scope, sim, timepoints, interval_s)
     FaultyPattern.checked = 0
     acquisition.run(sequence, {488: 20})
     return FaultyPattern.checked
 
 
 def test_a_pattern_generator_that_raises_stops_the_run(scope: Microscope) -> None:
-    two_sets = _checks_for(scope, SIMSettings(), 2)
-    sets, acquisition, sequence = _start(scope, SIMSettings())
+    # time points with their own start times: one sequence (and one pattern load) each
+    two_sets = _checks_for(scope, SIMSettings(), 2, INTERVAL_S)
+    sets, acquisition, sequence = _start(scope, SIMSettings(), interval_s=INTERVAL_S)
     FaultyPattern.checked, FaultyPattern.fail_after = 0, two_sets  # the third set's load fails
     with pytest.raises(DeviceError, match="device 'Pattern': loading a Pattern sequence of 9 "
                                           "failed: pattern generator lost its trigger input"):
@@ -97,9 +103,9 @@ def test_a_pattern_generator_that_raises_in_software_steps(scope: Microscope) ->
 
 
 def test_a_camera_that_raises_mid_sequence(scope: Microscope) -> None:
-    sets, acquisition, sequence = _start(scope, SIMSettings())
+    sets, acquisition, sequence = _start(scope, SIMSettings())  # 5 sets, one sequence
     FaultyCamera.fault_after = 9 * 3 + 5
-    with pytest.raises(DeviceError, match=r"device 'Camera': delivered 5 of 9 frames of a "
+    with pytest.raises(DeviceError, match=r"device 'Camera': delivered 32 of 45 frames of a "
                                           r"sequence: .*sensor link lost"):
         acquisition.run(sequence, {488: 20})
     assert scope.emitting() == []
@@ -110,7 +116,7 @@ def test_a_camera_that_stalls(scope: Microscope) -> None:
     sets, acquisition, sequence = _start(
         scope, SIMSettings(frame_timeout_s=0.5, first_frame_timeout_s=0.5))
     FaultyCamera.fault, FaultyCamera.fault_after = "stall", 9 + 2
-    with pytest.raises(DeviceError, match="device 'Camera': stalled after 2 of 9 frames"):
+    with pytest.raises(DeviceError, match="device 'Camera': stalled after 11 of 45 frames"):
         acquisition.run(sequence, {488: 20})
     assert scope.emitting() == []
     _assert_intact(sets, 1)
