@@ -249,7 +249,7 @@ def test_stop_ends_a_protocol_run(qtbot, window, tmp_path: Path) -> None:  # typ
     path = write_protocol(tmp_path, """
         mode: tirf-sim
         channels: [{preset: "488", power_mw: 20, exposure_ms: 2}]
-        timelapse: {count: 10000}
+        timelapse: {count: 300}
         save: {sr: none}
         output: long
         """)
@@ -261,7 +261,7 @@ def test_stop_ends_a_protocol_run(qtbot, window, tmp_path: Path) -> None:  # typ
     qtbot.waitUntil(lambda: window.session is None, timeout=WAIT_MS)
     result = session.result
     assert result is not None and not result.completed
-    assert 27 <= result.frames_written < 90000
+    assert 27 <= result.frames_written < 2700
     assert result.frames_written % 9 == 0  # whole sets
 
 
