@@ -96,14 +96,19 @@ def test_timelapse_at_interval_zero_is_one_camera_sequence(scope: Microscope, in
     points with their own start times are one sequence each, the AOTF dark between them."""
     core = scope.backend.core  # type: ignore[attr-defined]
     started: list[str] = []
-    core.events.sequenceAcquisitionStarted.connect(lambda camera, *_: started.append(camera))
+
+    def on_started(camera: str, *_: object) -> None:
+        started.append(camera)
+
+    # connected and disconnected by name: a core created after a QApplication has Qt signals
+    core.events.sequenceAcquisitionStarted.connect(on_started)
     acquisition = SIMAcquisition(scope, SIMSettings())
     sets: list[FrameSet] = []
     acquisition.set_ready.connect(sets.append)
     acquisition.run(useq.MDASequence(
         time_plan=useq.TIntervalLoops(interval=interval_s, loops=4),
         channels=(useq.Channel(config="488", exposure=5),)), {488: 20})
-    core.events.sequenceAcquisitionStarted.disconnect()
+    core.events.sequenceAcquisitionStarted.disconnect(on_started)
     assert len(started) == sequences
     assert [s.t for s in sets] == list(range(4))
     residuals = _scene_residuals(scope)
