@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("config", help="evaluation config (YAML)")
     parser.add_argument("--out", help="output folder (default: the config's output_dir/name)")
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="re-summarise the sets.csv already in the output folder with the "
+                             "config's criteria and redraw the plots (no reconstruction)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
@@ -28,12 +32,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from inference.evaluation import load_evaluation_config, run_matrix, write_report
+    from inference.evaluation.report import read_result
 
     config = load_evaluation_config(args.config)
     out_dir = Path(args.out) if args.out else config.output_path()
-    result = run_matrix(config, progress=not args.no_progress)
-    command = "livesr evaluate " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["evaluate"] \
-        else f"livesr evaluate {args.config}"
+    if args.summarise_only:
+        result = read_result(config, out_dir)
+        previous = json.loads((out_dir / "matrix.json").read_text())
+        command = previous.get("command") or f"livesr evaluate {args.config}"
+    else:
+        result = run_matrix(config, progress=not args.no_progress)
+        command = f"livesr evaluate {args.config}"
     files = write_report(result, config, out_dir, command)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -64,6 +64,17 @@ def test_small_matrix_through_the_cli_has_every_cell(tmp_path: Path,
     for name in ("nrmse_heatmaps.png", "decision_map.png", "curves.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
 
+    # other criteria, the same sets: re-summarised without reconstructing
+    text = path.read_text().replace("metrics:", "criteria: {sim_tolerance_nrmse: 10}\nmetrics:")
+    path.write_text(text)
+    (out / "curves.png").unlink()
+    assert main(["evaluate", str(path), "--summarise-only", "--no-progress"]) == 0
+    with open(out / "matrix.csv") as f:
+        again = list(csv.DictReader(f))
+    assert all(r["sim_applicable"] == "True" for r in again)
+    assert [r["nrmse"] for r in again] == [r["nrmse"] for r in rows]
+    assert (out / "curves.png").is_file()
+
 
 def test_config_errors_are_located_all_at_once(tmp_path: Path) -> None:
     path = _config(tmp_path, """
@@ -101,3 +112,38 @@ def test_cells_are_classified_as_in_the_paper() -> None:
     assert classify(scores(wiener_sim=0.2, dfcan_sisr=0.21), 0.3, 0.1)["dlsr_priority"]
     assert classify(scores(wf=1.0), 0.3, 0.0) == {"sim_applicable": None, "dlsr_priority": None,
                                                    "best_dlsr": None}
+
+
+def test_biosr_layout_data_is_evaluated_by_level(tmp_path: Path) -> None:
+    import mrcfile
+    import numpy as np
+
+    from simulators.render import simulate
+
+    for cell in (1, 2):
+        folder = tmp_path / "BioSR" / "CCPs" / f"Cell_{cell:03d}"
+        folder.mkdir(parents=True)
+        for level, photons in ((1, 20.0), (2, 200.0)):
+            recorded = simulate("ccp", "tirf-sim", photons, 64, cell)
+            with mrcfile.new(folder / f"RawSIMData_level_{level:02d}.mrc") as mrc:
+                mrc.set_data(recorded.raw)
+        gt = np.clip(recorded.gt / recorded.gt.max() * 65535, 0, 65535).astype(np.uint16)
+        with mrcfile.new(folder / "SIM_gt.mrc") as mrc:
+            mrc.set_data(gt[None])
+    path = _config(tmp_path, """
+        name: biosr
+        output_dir: out
+        data: {kind: biosr, root: BioSR, structures: [CCPs]}
+        methods: [wf, wiener-sim, dfcan-sisr]
+        weights: {dfcan-sisr: demo}
+        """)
+    assert main(["evaluate", str(path), "--no-progress"]) == 0
+    with open(tmp_path / "out" / "biosr" / "matrix.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["level"], r["method"], r["n"]) for r in rows} == {
+        (lv, m, "2") for lv in ("1.0", "2.0") for m in ("wf", "wiener-sim", "dfcan-sisr")}
+    photons = {r["level"]: float(r["measured_photons"]) for r in rows}
+    assert photons["1.0"] == pytest.approx(20, rel=0.2)
+    assert photons["2.0"] == pytest.approx(200, rel=0.2)
+    summary = json.loads((tmp_path / "out" / "biosr" / "matrix.json").read_text())
+    assert any("frc: skipped" in n for n in summary["notes"])

@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from hardware.yaml_source import ConfigError, load_yaml, validate_source
+from inference.training.heldout import HELDOUT_SEED
 from simulators.camera import CameraModel
 
 __all__ = [
@@ -43,7 +44,6 @@ METHODS: tuple[Method, ...] = ("wf", "wiener-sim", "dfcan-sisr", "dfcan-sim", "d
 DLSR_METHODS: tuple[str, ...] = ("dfcan-sisr", "dfcan-sim", "dfgan")
 #: seeds of the simulated training cells (training uses ``seed`` and ``seed + 1``)
 TRAINING_SEEDS = (0, 1)
-HELDOUT_SEED = 2024  # as inference.training.heldout
 
 
 class _Section(BaseModel):

@@ -22,7 +22,7 @@ import numpy as np
 from inference.evaluation.config import EvaluationConfig
 from inference.evaluation.matrix import METRICS, MatrixResult
 
-__all__ = ["MATRIX_FORMAT", "write_report"]
+__all__ = ["MATRIX_FORMAT", "read_result", "write_report"]
 
 MATRIX_FORMAT = "livesr-evaluation-matrix/1"
 METHOD_COLOURS = {"wf": "#888888", "wiener-sim": "#1f77b4", "dfcan-sisr": "#ff7f0e",
@@ -38,6 +38,29 @@ def write_report(result: MatrixResult, config: EvaluationConfig, out_dir: Path,
              _write_json(result, config, out_dir / "matrix.json", command)]
     files += _plots(result, config, out_dir)
     return files
+
+
+def read_result(config: EvaluationConfig, out_dir: Path) -> MatrixResult:
+    """The result written to ``out_dir`` before (``sets.csv``, ``matrix.json``), summarised
+    afresh with the config's criteria: new plots and classes without reconstructing again."""
+    from inference.evaluation.matrix import summarise
+
+    path = out_dir / "sets.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no earlier evaluation to summarise")
+    with open(path, newline="") as f:
+        rows: list[dict[str, Any]] = list(csv.DictReader(f))
+    for row in rows:
+        row["level"] = float(row["level"])
+        row["measured_photons"] = float(row["measured_photons"])
+        for metric in METRICS:
+            row[metric] = float(row[metric]) if row[metric] else math.nan
+    previous = json.loads((out_dir / "matrix.json").read_text())
+    methods = [m for m in previous["methods"] if any(r["method"] == m for r in rows)]
+    cells = summarise(rows, methods, config.criteria.sim_tolerance_nrmse,
+                      config.criteria.dlsr_margin)
+    notes = [n for n in previous["notes"] if "sets per cell" not in n]
+    return MatrixResult(rows, cells, methods, notes, float(previous["seconds"]))
 
 
 def _clean(value: Any) -> Any:
@@ -153,11 +176,11 @@ def _plots(result: MatrixResult, config: EvaluationConfig, out_dir: Path) -> lis
                 v = c["methods"][m]["nrmse"] if c else None
                 values[m][i, j] = np.nan if v is None else v
     vmax = float(np.nanmax([np.nanmax(v) for v in values.values()]))
-    for ax, m in zip(axes[0], result.methods, strict=True):
+    for k, (ax, m) in enumerate(zip(axes[0], result.methods, strict=True)):
         image = ax.imshow(values[m], cmap="magma_r", vmin=0, vmax=vmax, aspect="auto")
         ax.set_title(m)
         ax.set_xticks(range(len(levels)), [f"{lv:g}" for lv in levels], rotation=90)
-        ax.set_yticks(range(len(structures)), structures)
+        ax.set_yticks(range(len(structures)), structures if k == 0 else [])
         ax.set_xlabel(level_name)
         for i in range(len(structures)):
             for j in range(len(levels)):
@@ -166,7 +189,7 @@ def _plots(result: MatrixResult, config: EvaluationConfig, out_dir: Path) -> lis
                     ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
                             color="white" if v > 0.6 * vmax else "black")
     fig.colorbar(image, ax=axes[0].tolist(), label="NRMSE (lower is better)")
-    fig.suptitle(f"{config.name}: mean NRMSE against the ground truth")
+    fig.suptitle(f"{config.name}: mean NRMSE against the ground truth", y=1.08)
     files.append(out_dir / "nrmse_heatmaps.png")
     fig.savefig(files[-1], dpi=110, bbox_inches="tight")
     plt.close(fig)
