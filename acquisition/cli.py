@@ -26,7 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "acquisition.run_cli",
     "recover": "acquisition.recover_cli",
     "train": "inference.train_cli",
-    "evaluate": "inference.evaluate_cli",
+    "evaluate": "acquisition.evaluate_cli",
 }
 
 

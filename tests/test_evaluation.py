@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from acquisition.cli import main
+from acquisition.evaluate_cli import load_evaluation_config
 from hardware.yaml_source import ConfigError
-from inference.evaluation import load_evaluation_config
 from inference.evaluation.matrix import classify
 
 

@@ -42,7 +42,7 @@ def test_dfcan_beats_wiener_sim_at_the_lowest_level() -> None:
 
 def test_the_committed_matrix_is_reproduced() -> None:
     """The first held-out set, evaluated afresh, scores what sets.csv recorded."""
-    from inference.evaluation import load_evaluation_config
+    from acquisition.evaluate_cli import load_evaluation_config
     from inference.evaluation.matrix import score_set
     from inference.evaluation.methods import build_methods
     from inference.evaluation.sources import iter_sets

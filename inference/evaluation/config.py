@@ -13,7 +13,8 @@
     metrics: {frc: true, frc_sets_per_cell: 3, decorrelation: true}
     criteria: {sim_tolerance_nrmse: 0.3, dlsr_margin: 0.0}
 
-Errors read ``FILE:LINE:COL: field: message``, every one at once.
+``acquisition.evaluate_cli.load_evaluation_config`` reads it: errors read
+``FILE:LINE:COL: field: message``, every one at once.
 """
 
 from __future__ import annotations
@@ -23,19 +24,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from hardware.yaml_source import ConfigError, load_yaml, validate_source
 from inference.training.heldout import HELDOUT_SEED
-from simulators.camera import CameraModel
 
 __all__ = [
     "DLSR_METHODS",
     "METHODS",
     "BioSRSource",
+    "CameraSpec",
     "Criteria",
     "EvaluationConfig",
     "MetricsSpec",
     "SimulatedSource",
-    "load_evaluation_config",
 ]
 
 Method = Literal["wf", "wiener-sim", "dfcan-sisr", "dfcan-sim", "dfgan"]
@@ -62,7 +61,6 @@ class SimulatedSource(_Section):
     image_size: int = Field(128, ge=32, le=2048, description="camera pixels per side (even)")
     mode: Literal["tirf-sim", "gi-sim"] = "tirf-sim"
     seed: int = Field(HELDOUT_SEED, ge=0, description="cells never used for training")
-    camera: CameraModel = Field(default_factory=CameraModel)
 
     @model_validator(mode="after")
     def _heldout(self) -> SimulatedSource:
@@ -72,6 +70,14 @@ class SimulatedSource(_Section):
         if self.image_size % 2:
             raise ValueError(f"image_size must be even, got {self.image_size}")
         return self
+
+
+class CameraSpec(_Section):
+    """What turns camera counts into photons: ``(ADU − offset) / (gain · QE)``."""
+
+    offset: float = Field(100.0, ge=0, description="dark level (ADU)")
+    gain: float = Field(2.0, gt=0, description="ADU per photo-electron")
+    qe: float = Field(0.8, gt=0, le=1, description="quantum efficiency")
 
 
 class BioSRSource(_Section):
@@ -85,7 +91,7 @@ class BioSRSource(_Section):
         (), description="noise levels (empty: every level found)")
     cells: tuple[Annotated[int, Field(ge=1)], ...] = Field(
         (), description="cell numbers (empty: every cell; use held-out cells only)")
-    camera: CameraModel = Field(default_factory=CameraModel)
+    camera: CameraSpec = Field(default_factory=CameraSpec)
 
 
 class MetricsSpec(_Section):
@@ -148,22 +154,3 @@ class EvaluationConfig(_Section):
 
     def output_path(self) -> Path:
         return (self.resolve(self.output_dir) / self.name).resolve()
-
-
-def load_evaluation_config(path: str | Path) -> EvaluationConfig:
-    """Read and validate an evaluation config (a :class:`ConfigError` lists every located
-    error; a weights file that does not exist is one of them)."""
-    source = load_yaml(path)
-    config = validate_source(EvaluationConfig, source)
-    config._base = Path(path).resolve().parent
-    missing = []
-    for method, value in config.weights.items():
-        weights = config.resolve(Path(value)) if value != "demo" else None
-        if weights is not None and not weights.is_file():
-            missing.append(source.error(("weights", method), f"no such file: {weights}"))
-    if config.data.kind == "biosr" and not config.resolve(config.data.root).is_dir():
-        missing.append(source.error(("data", "root"), f"no such folder: "
-                                                      f"{config.resolve(config.data.root)}"))
-    if missing:
-        raise ConfigError(missing)
-    return config

@@ -60,11 +60,11 @@ def _simulated(source: SimulatedSource, repeats: int) -> Iterator[EvalSet]:
             source.structures, source.mode, source.image_size, source.seed, n_samples)):
         index = i // len(source.structures)
         for photons in source.photon_levels:
-            recorded = scene.at_photons(photons, source.camera,
+            recorded = scene.at_photons(photons, None,
                                         np.random.default_rng(noise_seed(sample_seed, photons)))
             repeat = None
             if index < repeats:
-                again = scene.at_photons(photons, source.camera, np.random.default_rng(
+                again = scene.at_photons(photons, None, np.random.default_rng(
                     noise_seed(sample_seed, photons, realisation=1)))
                 repeat = again.raw.astype(np.float32)
             yield EvalSet(structure, float(photons), f"{index:03d} (seed {sample_seed})",
@@ -83,7 +83,10 @@ def _biosr_items(source: BioSRSource) -> list[BioSRItem]:
 
 def _biosr(source: BioSRSource) -> Iterator[EvalSet]:
     from inference.image_io import read_image
+    from simulators.camera import CameraModel
     from simulators.photons import average_photon_count
+
+    camera = CameraModel(**source.camera.model_dump())
 
     for item in _biosr_items(source):
         raw = np.asarray(read_image(item.raw), dtype=np.float32)
@@ -94,4 +97,4 @@ def _biosr(source: BioSRSource) -> Iterator[EvalSet]:
             raise ValueError(f"{item.gt}: ground truth of shape {gt.shape} is not an integer "
                              f"multiple of the raw frames {raw.shape[1:]}")
         yield EvalSet(item.structure, float(item.level), f"Cell_{item.cell:03d}", raw, gt,
-                      average_photon_count(raw, source.camera), BIOSR_PIXEL_NM, scale)
+                      average_photon_count(raw, camera), BIOSR_PIXEL_NM, scale)

@@ -1,4 +1,5 @@
-"""``livesr evaluate CONFIG.yaml``: the evaluation matrix, written as CSV, JSON and PNG."""
+"""``livesr evaluate CONFIG.yaml``: the evaluation matrix (:mod:`inference.evaluation`), written
+as CSV, JSON and PNG. The config file is read here, where its errors can be located in it."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["add_parser", "run"]
+from hardware.yaml_source import ConfigError, load_yaml, validate_source
+
+if TYPE_CHECKING:
+    from inference.evaluation.config import EvaluationConfig
+
+__all__ = ["add_parser", "load_evaluation_config", "run"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -31,7 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inference.evaluation import load_evaluation_config, run_matrix, write_report
+    from inference.evaluation import run_matrix, write_report
     from inference.evaluation.report import read_result
 
     config = load_evaluation_config(args.config)
@@ -50,3 +56,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(result.rows)} scores of {len(result.cells)} cells in "
               f"{result.seconds:.0f} s; wrote {', '.join(str(f) for f in files)}")
     return 0
+
+
+def load_evaluation_config(path: str | Path) -> EvaluationConfig:
+    """Read and validate an evaluation config; a :class:`ConfigError` lists every located
+    error, a weights file or BioSR folder that does not exist among them."""
+    from inference.evaluation.config import EvaluationConfig
+
+    source = load_yaml(path)
+    config = validate_source(EvaluationConfig, source)
+    config._base = Path(path).resolve().parent
+    missing = []
+    for method, value in config.weights.items():
+        weights = config.resolve(Path(value)) if value != "demo" else None
+        if weights is not None and not weights.is_file():
+            missing.append(source.error(("weights", method), f"no such file: {weights}"))
+    if config.data.kind == "biosr" and not config.resolve(config.data.root).is_dir():
+        missing.append(source.error(("data", "root"), f"no such folder: "
+                                                      f"{config.resolve(config.data.root)}"))
+    if missing:
+        raise ConfigError(missing)
+    return config
