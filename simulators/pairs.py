@@ -51,7 +51,8 @@ def training_pairs(
     each sample yields one pair per photon level. Reproducible from ``seed``."""
     if input_kind not in ("wf", "sim"):
         raise ValueError(f"input_kind must be 'wf' or 'sim', got {input_kind!r}")
-    check_levels(photon_levels)
+    if not photon_levels or min(photon_levels) <= 0:
+        raise ValueError(f"photon levels must be positive, got {list(photon_levels)}")
     for structure, sample_seed, scene in sample_scenes(structures, mode, size, seed, n_samples,
                                                        optics):
         for photons in photon_levels:
@@ -85,8 +86,3 @@ def noise_seed(sample_seed: int, photons: float, realisation: int = 0) -> list[i
     seed = [sample_seed, *np.frombuffer(np.float64(photons).tobytes(), np.uint32)]
     return [*seed, realisation] if realisation else seed
 
-
-def check_levels(photon_levels: Sequence[float]) -> None:
-    """A ValueError unless there are photon levels and all are positive."""
-    if not photon_levels or min(photon_levels) <= 0:
-        raise ValueError(f"photon levels must be positive, got {list(photon_levels)}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import track
 
 from inference.evaluation.config import DLSR_METHODS, EvaluationConfig
 from inference.evaluation.methods import build_methods
@@ -77,13 +78,12 @@ def run_matrix(config: EvaluationConfig, progress: bool = True) -> MatrixResult:
     total = count_sets(source)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    with _Bar(total, progress) as bar:
-        for item in iter_sets(source, repeats):
-            if item.scale != scale:
-                raise ValueError(f"{item.structure} {item.cell}: ground truth {item.scale}× "
-                                 f"the raw frames; the methods here give {scale}×")
-            rows += score_set(item, methods, config.metrics.decorrelation)
-            bar.advance(f"{item.structure} {item.level:g}")
+    for item in track(iter_sets(source, repeats), "evaluating", total=total,
+                      disable=not progress):
+        if item.scale != scale:
+            raise ValueError(f"{item.structure} {item.cell}: ground truth {item.scale}× "
+                             f"the raw frames; the methods here give {scale}×")
+        rows += score_set(item, methods, config.metrics.decorrelation)
     cells = summarise(rows, list(methods), config.criteria.sim_tolerance_nrmse,
                       config.criteria.dlsr_margin)
     return MatrixResult(rows, cells, list(methods), notes, time.perf_counter() - t0)
@@ -168,38 +168,3 @@ def classify(scores: dict[str, dict[str, Any]], sim_tolerance: float, dlsr_margi
                           else bool(dlsr[best] <= sim * (1 + dlsr_margin))),
         "best_dlsr": best,
     }
-
-
-class _Bar:
-    """A rich progress bar over the sets (or nothing)."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.enabled = enabled
-        if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(
-                TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("sets"), TimeElapsedColumn(), TextColumn("ETA"),
-                TimeRemainingColumn(), TextColumn("{task.fields[cell]}"))
-            self.task = self.progress.add_task("evaluating", total=total, cell="")
-
-    def __enter__(self) -> _Bar:
-        if self.enabled:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.progress.stop()
-
-    def advance(self, cell: str) -> None:
-        if self.enabled:
-            self.progress.update(self.task, advance=1, cell=cell)
