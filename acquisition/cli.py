@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "acquisition.run_cli",
     "recover": "acquisition.recover_cli",
     "train": "inference.train_cli",
+    "evaluate": "acquisition.evaluate_cli",
     "gui": "gui.cli",
 }
 

@@ -80,6 +80,9 @@ class ChannelSpec(_Spec):
     power_mw: float = Field(ge=0, description="laser power, mW")
     exposure_ms: float = Field(gt=0, le=10_000, description="exposure per raw frame, ms")
     reconstruction: Reconstruction = Field(default_factory=Reconstruction)
+    structure: Literal["ccp", "er", "microtubules", "factin"] | None = Field(
+        None, description="what the sample shows: the dose advisor's row of the evaluation "
+                          "matrix")
 
 
 class TimeLapse(_Spec):

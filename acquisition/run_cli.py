@@ -110,4 +110,7 @@ def print_result(result: Any) -> None:
         print(f"  {report}")
     for note in result.notes:
         print(f"note: {note}")
+    for channel, advice in result.dose_advice.items():
+        message = advice["last_set"]["message"] if "last_set" in advice else advice
+        print(f"dose advice{'' if channel == 'note' else f' ({channel})'}: {message}")
     print(f"output: {result.output}")

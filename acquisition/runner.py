@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from acquisition.dose import DoseMonitor
 from acquisition.finalize import FinalizeReport
 from acquisition.pipeline import DisplaySlot, Pipeline
 from acquisition.protocol import (
@@ -71,6 +72,8 @@ class RunResult:
     files: list[Path] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: per channel: the dose advisor on its first and last set (acquisition.dose)
+    dose_advice: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
@@ -199,6 +202,8 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
         _write_run_json(out_dir, protocol, result, started, scope, status="running")
         _copy_protocol(protocol, out_dir)
         acquisition.set_ready.connect(pipeline.on_set)
+        dose = DoseMonitor.for_protocol(protocol)
+        acquisition.set_ready.connect(dose.on_set)
         sequence = useq.MDASequence(
             time_plan=useq.TIntervalLoops(interval=protocol.timelapse.interval_s,
                                           loops=protocol.timelapse.count),
@@ -224,6 +229,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
         finally:
             writers.close()
             acquisition.set_ready.disconnect(pipeline.on_set)
+            acquisition.set_ready.disconnect(dose.on_set)
             device_state = _device_state(scope)
         _fill_result(result, pipeline, writers, time.perf_counter() - t0)
         if pipeline.error is not None:
@@ -234,6 +240,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
         if pipeline.sr_refused:
             result.notes.append(f"{pipeline.sr_refused} sets were not reconstructed: inference "
                                 "fell behind the acquisition")
+    result.dose_advice = dose.advice()
     reports = _finalize(writers.stems(), progress)
     result.files = [r.path for r in reports]
     result.reports = [r.describe() for r in reports]

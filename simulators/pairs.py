@@ -16,7 +16,7 @@ import numpy as np
 from .camera import CameraModel
 from .illumination import Mode
 from .optics import Optics
-from .render import render_set
+from .render import NoiselessSet, render_set
 from .samples import STRUCTURES
 
 # BioSR's test levels span about 15–600 photons
@@ -53,14 +53,36 @@ def training_pairs(
         raise ValueError(f"input_kind must be 'wf' or 'sim', got {input_kind!r}")
     if not photon_levels or min(photon_levels) <= 0:
         raise ValueError(f"photon levels must be positive, got {list(photon_levels)}")
+    for structure, sample_seed, scene in sample_scenes(structures, mode, size, seed, n_samples,
+                                                       optics):
+        for photons in photon_levels:
+            recorded = scene.at_photons(photons, camera,
+                                        np.random.default_rng(noise_seed(sample_seed, photons)))
+            x = recorded.wf if input_kind == "wf" else recorded.raw.astype(np.float32)
+            yield TrainingPair(x, recorded.gt, structure, float(photons), sample_seed)
+
+
+def sample_scenes(
+    structures: Sequence[str] = STRUCTURES,
+    mode: Mode = "tirf-sim",
+    size: int = 128,
+    seed: int = 0,
+    n_samples: int | None = None,
+    optics: Optics | None = None,
+) -> Iterator[tuple[str, int, NoiselessSet]]:
+    """The noiseless scenes behind :func:`training_pairs`: ``(structure, sample_seed, scene)``
+    for ``n_samples`` samples (forever if ``None``), cycling through ``structures``."""
     root = np.random.SeedSequence(seed)
     counter = itertools.count() if n_samples is None else range(n_samples)
     for i in counter:
         structure = structures[i % len(structures)]
         sample_seed = int(root.spawn(1)[0].generate_state(1)[0])
-        scene = render_set(structure, mode, size, sample_seed, optics)
-        for photons in photon_levels:
-            noise_seed = [sample_seed, *np.frombuffer(np.float64(photons).tobytes(), np.uint32)]
-            recorded = scene.at_photons(photons, camera, np.random.default_rng(noise_seed))
-            x = recorded.wf if input_kind == "wf" else recorded.raw.astype(np.float32)
-            yield TrainingPair(x, recorded.gt, structure, float(photons), sample_seed)
+        yield structure, sample_seed, render_set(structure, mode, size, sample_seed, optics)
+
+
+def noise_seed(sample_seed: int, photons: float, realisation: int = 0) -> list[int]:
+    """The seed of a sample's camera noise at a photon level (realisation 0: the one
+    :func:`training_pairs` records; others: independent repeats of the same exposure)."""
+    seed = [sample_seed, *np.frombuffer(np.float64(photons).tobytes(), np.uint32)]
+    return [*seed, realisation] if realisation else seed
+

@@ -1,0 +1,71 @@
+"""The dose advisor during a run: the newest raw set of each channel is kept (cheap, on the
+acquisition thread) and, when the run ends, each channel's first and last sets are judged by
+:class:`inference.dose_advisor.DoseAdvisor` (the result goes into ``RunResult.dose_advice``
+and ``run.json``)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from acquisition.protocol import Protocol
+from hardware.frameset import FrameSet
+
+__all__ = ["DoseMonitor"]
+
+
+class DoseMonitor:
+    """Collects each channel's first and newest raw set; :meth:`advice` judges them."""
+
+    def __init__(self, structures: Mapping[str, str | None], advisor: Any = None,
+                 note: str | None = None) -> None:
+        self.structures = structures
+        self.advisor = advisor
+        self.note = note
+        self._first: dict[str, np.ndarray] = {}
+        self._last: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_protocol(cls, protocol: Protocol) -> DoseMonitor:
+        """A monitor for the protocol's channels; without an advice to give (a mode other than
+        linear SIM, or no evaluation matrix) it only says why."""
+        structures = {c.preset: c.structure for c in protocol.channels}
+        if protocol.frames_per_set != 9:
+            return cls(structures, note=f"no dose advice in {protocol.mode} mode (the "
+                                        "evaluation matrix is of 9-frame linear SIM)")
+        from inference.dose_advisor import DoseAdvisor
+
+        try:
+            return cls(structures, DoseAdvisor())
+        except (OSError, ValueError) as exc:
+            return cls(structures, note=f"no dose advice: {exc}")
+
+    def on_set(self, frame_set: FrameSet) -> None:
+        """Slot for ``set_ready``: keeps references only."""
+        if self.advisor is None:
+            return
+        with self._lock:
+            self._first.setdefault(frame_set.channel, frame_set.frames)
+            self._last[frame_set.channel] = frame_set.frames
+
+    def advice(self) -> dict[str, Any]:
+        """Per channel: the advice on its first and last set (or why there is none)."""
+        if self.advisor is None:
+            return {"note": self.note} if self.note else {}
+        with self._lock:
+            first, last = dict(self._first), dict(self._last)
+        found: dict[str, Any] = {}
+        for channel, frames in last.items():
+            structure = self.structures.get(channel)
+            try:
+                found[channel] = {
+                    "first_set": self.advisor.advise(first[channel], structure).to_dict(),
+                    "last_set": self.advisor.advise(frames, structure).to_dict(),
+                }
+            except ValueError as exc:
+                found[channel] = {"note": str(exc)}
+        return found
