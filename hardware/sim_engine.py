@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any, Literal
 
 import numpy as np
@@ -89,17 +90,10 @@ class SIMEngine(MDAEngine):
         separate camera sequences, with the AOTF blanked between them; a time-lapse at interval
         0 streams as one sequence (SIM sets back to back, the pattern sequence repeating), split
         only where a device's sequence memory is full or a channel change cannot be sequenced."""
-        group: list[useq.MDAEvent] = []
-        position: int | None = None
-        for event in events:
-            p = event.index.get("p", 0)
-            if group and p != position:
-                yield from super().event_iterator(group)
-                group = []
-            position = p
-            group.extend(self.pattern_events(event))
-        if group:
-            yield from super().event_iterator(group)
+        for _, same_position in groupby(events, key=lambda e: e.index.get("p", 0)):
+            # lazily: a long time-lapse is expanded as the camera consumes it
+            frames = (f for event in same_position for f in self.pattern_events(event))
+            yield from super().event_iterator(frames)
 
     # -- setup: every failure names its device instead of being logged and skipped
     def setup_event(self, event: useq.MDAEvent) -> None:

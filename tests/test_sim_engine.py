@@ -118,6 +118,37 @@ def test_timelapse_at_interval_zero_is_one_camera_sequence(scope: Microscope, in
     assert scope.emitting() == []
 
 
+def test_a_long_timelapse_starts_without_expanding_it_all(
+        scope: Microscope, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events are expanded as the camera consumes them: the first set arrives after at most one
+    sequence's worth (the pattern generator holds 1,024 states), not the whole time-lapse."""
+    from hardware.sim_engine import SIMEngine
+
+    expanded: list[int] = []
+    original = SIMEngine.pattern_events
+
+    def counting(engine: SIMEngine, event: useq.MDAEvent) -> list[useq.MDAEvent]:
+        expanded.append(event.index.get("t", 0))
+        return original(engine, event)
+
+    monkeypatch.setattr(SIMEngine, "pattern_events", counting)
+    acquisition = SIMAcquisition(scope, SIMSettings())
+    at_first_set: list[int] = []
+
+    def first(frame_set: FrameSet) -> None:
+        if not at_first_set:
+            at_first_set.append(len(expanded))
+            acquisition.cancel()
+
+    acquisition.set_ready.connect(first)
+    acquisition.run(useq.MDASequence(time_plan=useq.TIntervalLoops(interval=0, loops=5000),
+                                     channels=(useq.Channel(config="488", exposure=1),)),
+                    {488: 20})
+    assert at_first_set and at_first_set[0] <= 1024 // 9 + 2, at_first_set
+    assert acquisition.summary.canceled and max(expanded) < 1000
+    assert scope.emitting() == []
+
+
 def test_software_stepped_sets_match_the_patterns(scope: Microscope) -> None:
     sets, _ = _run(scope, SIMSettings(hardware_sequencing=False), ("488", "560"), 2)
     assert [(s.t, s.channel) for s in sets] == [(0, "488"), (0, "560"), (1, "488"), (1, "560")]
