@@ -37,6 +37,7 @@ from acquisition.protocol import (
     check_protocol,
 )
 from gui.counters import Counters
+from gui.dose_panel import DosePanel
 from gui.panels import AcquisitionPanel, LaserPanel, ReconstructionChoice
 from gui.protocol_editor import ProtocolEditor
 from gui.sessions import LiveSession, ProtocolSession, Session
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
         self.lasers = LaserPanel(scope, self.report)
         self.acquire = AcquisitionPanel(scope, self._exposure_widget())
         self.reconstruction = ReconstructionChoice(weights or {})
+        self.dose = DosePanel()
         self.editor = ProtocolEditor()
         self._docks()
         self.counter_labels: dict[str, QLabel] = {}
@@ -109,6 +111,7 @@ class MainWindow(QMainWindow):
         self.device_timer = QTimer(self)
         self.device_timer.setInterval(round(1000 / DEVICES_HZ))
         self.device_timer.timeout.connect(self.lasers.refresh)
+        self.device_timer.timeout.connect(self.refresh_dose)
         self.device_timer.start()
         self.resize(1500, 900)
 
@@ -143,6 +146,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.acquire)
         layout.addWidget(self.reconstruction)
         layout.addWidget(self.lasers)
+        layout.addWidget(self.dose)
         props = QPushButton("Device properties…")
         props.clicked.connect(self.show_property_browser)
         layout.addWidget(props)
@@ -341,6 +345,12 @@ class MainWindow(QMainWindow):
             self.views.fit()
         if session is self.session:
             self.status.setText(f"{session.kind}: {session.frames_acquired} raw frames")
+
+    def refresh_dose(self) -> None:
+        """Dose advice on the newest raw set of the chosen channel (1 Hz)."""
+        session = self.current()
+        if session is not None:
+            self.dose.judge(session.raw.latest(self.acquire.channel.currentText()))
 
     def refresh_counters(self) -> None:
         session = self.current()

@@ -84,6 +84,15 @@ def test_live_sim_shows_the_predictors_latest_output_and_stops(qtbot, window) ->
     # after the end: the session's mean rates, and the predictor's latency percentiles
     assert float(counters["raw fps"]) > 0 and float(counters["SR fps"]) > 0
     assert counters["latency p50/p99 ms"] != "- / -" and counters["frames written"] == "-"
+    # the dose advisor judges the newest raw set against the evaluation matrix
+    from inference.dose_advisor import DoseAdvisor
+
+    window.refresh_dose()
+    expected = DoseAdvisor().advise(frame_set.frames, "microtubules")
+    assert window.dose.last_advice == expected
+    assert window.dose.advice.text() == expected.message
+    window.dose.structure.setCurrentText("er")  # another structure: judged again
+    assert window.dose.last_advice == DoseAdvisor().advise(frame_set.frames, "er")
 
 
 def test_live_wf_without_reconstruction_shows_raw_and_wf(qtbot, window) -> None:  # type: ignore[no-untyped-def]
@@ -94,6 +103,9 @@ def test_live_wf_without_reconstruction_shows_raw_and_wf(qtbot, window) -> None:
     session = window.last_session
     assert session.error is None and session.frames_acquired == 5
     assert window.views.raw.frames_shown >= 1 and window.views.sr.frames_shown == 0
+    window.refresh_dose()
+    assert window.dose.last_advice is None
+    assert "needs 9-frame linear SIM sets" in window.dose.advice.text()
 
 
 def test_laser_power_in_the_panel_sets_the_device_and_closing_turns_every_laser_off(
