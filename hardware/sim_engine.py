@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -70,6 +70,10 @@ class SIMEngine(MDAEngine):
             raise ValueError("SIM mode needs a pattern generator in the microscope settings")
         self.microscope, self.sim = microscope, sim
         self.camera_errors: list[str] = []  # what the camera's acquisition thread raised
+        #: called with (image, event, metadata) for each frame, on the acquisition thread,
+        #: before the runner's ``frameReady`` (whose Qt flavour may deliver it later, elsewhere)
+        self.frame_sink: Callable[[np.ndarray, useq.MDAEvent, Mapping[str, Any]], None] | None \
+            = None
 
     # -- events
     def pattern_events(self, event: useq.MDAEvent) -> list[useq.MDAEvent]:
@@ -143,12 +147,26 @@ class SIMEngine(MDAEngine):
             aotf.unblank()
         try:
             if isinstance(event, SequencedEvent):
-                yield from self._checked_sequence(event)
+                yield from self._to_sink(self._checked_sequence(event))
             else:
-                yield from super().exec_event(event)
+                yield from self._to_sink(super().exec_event(event))
         finally:
             if aotf is not None:
                 aotf.blank()
+
+    def _to_sink(self, inner: Iterable[Any]) -> Iterator[Any]:
+        """Pass ``inner``'s payloads on (and what the runner sends back), each frame first to
+        :attr:`frame_sink`."""
+        frames = iter(inner)
+        try:
+            payload = next(frames)
+            while True:
+                if payload is not None and self.frame_sink is not None:
+                    self.frame_sink(*payload)
+                signal = yield payload
+                payload = frames.send(signal) if isinstance(frames, Generator) else next(frames)
+        except StopIteration:
+            return
 
     def exec_single_event(self, event: useq.MDAEvent) -> Iterator[Any]:
         camera = self.mmcore.getCameraDevice()
@@ -226,6 +244,7 @@ class SIMAcquisition:
         self.engine = SIMEngine(microscope, self.sim)
         self._partial: dict[tuple[int, int, int], _PartialSet] = {}
         self._powers: dict[int, float] = {}
+        self._running = False
         self.summary = AcquisitionSummary()
 
     def validate(self, sequence: useq.MDASequence,
@@ -270,13 +289,17 @@ class SIMAcquisition:
             for line in lines:
                 scope.lasers[line].on()
             self._core().mda.set_engine(self.engine)
+            # frames straight from the engine: with Qt signals (a core made after a
+            # QApplication) PySide6 would queue frameReady to the GUI thread, after the run
+            self.engine.frame_sink = self._on_frame
+            self._running = True
             events = self._core().mda.events
-            events.frameReady.connect(self._on_frame)
             events.sequenceCanceled.connect(self._on_canceled)
             try:
                 self._core().mda.run(sequence)
             finally:
-                events.frameReady.disconnect(self._on_frame)
+                self._running = False
+                self.engine.frame_sink = None
                 events.sequenceCanceled.disconnect(self._on_canceled)
         except Exception as exc:
             self.summary.error = str(exc)
@@ -299,6 +322,8 @@ class SIMAcquisition:
 
     def cancel(self) -> None:
         """Stop after the current event (a running camera sequence is stopped)."""
+        if self._running:
+            self.summary.canceled = True
         self._core().mda.cancel()
 
     def _on_canceled(self, *_: object) -> None:

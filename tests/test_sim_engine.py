@@ -149,6 +149,18 @@ def test_a_long_timelapse_starts_without_expanding_it_all(
     assert scope.emitting() == []
 
 
+def test_sets_do_not_depend_on_the_runners_frame_signal(scope: Microscope) -> None:
+    """Frames reach the sets straight from the engine, during the run: with a Qt core under
+    PySide6 the runner's frameReady is queued to the GUI thread and arrives after it."""
+    frame_ready = scope.backend.core.mda.events.frameReady  # type: ignore[attr-defined]
+    frame_ready.block()
+    try:
+        sets, acquisition = _run(scope, SIMSettings(), ("488",), 3)
+    finally:
+        frame_ready.unblock()
+    assert [s.t for s in sets] == [0, 1, 2] and acquisition.summary.sets == 3
+
+
 def test_software_stepped_sets_match_the_patterns(scope: Microscope) -> None:
     sets, _ = _run(scope, SIMSettings(hardware_sequencing=False), ("488", "560"), 2)
     assert [(s.t, s.channel) for s in sets] == [(0, "488"), (0, "560"), (1, "488"), (1, "560")]
