@@ -218,19 +218,21 @@ def protocol_from_text(text: str, name: str = "<protocol>", base: Path | None = 
     return protocol
 
 
-def check_protocol(protocol: Protocol) -> list[str]:
+def check_protocol(protocol: Protocol,
+                   settings: MicroscopeSettings | None = None) -> list[str]:
     """The located problems found without any device: role settings, presets, powers, weights
-    and reconstruction methods."""
+    and reconstruction methods. ``settings``: those of an open microscope the protocol is to
+    run on (a GUI's), instead of the protocol's own settings file."""
     problems: list[str] = []
-    settings: MicroscopeSettings | None = None
     settings_path = protocol.settings_path()
-    try:
-        settings = load_settings(settings_path)
-    except ConfigError as exc:
-        problems.extend(exc.messages)
-    except OSError as exc:
-        problems.append(protocol.located(("microscope", "settings"),
-                                         f"cannot read {settings_path}: {exc.strerror or exc}"))
+    if settings is None:
+        try:
+            settings = load_settings(settings_path)
+        except ConfigError as exc:
+            problems.extend(exc.messages)
+        except OSError as exc:
+            problems.append(protocol.located(
+                ("microscope", "settings"), f"cannot read {settings_path}: {exc.strerror or exc}"))
     cfg = protocol.microscope.config
     if cfg != "demo" and not Path(protocol.config_path()).is_file():
         problems.append(protocol.located(("microscope", "config"),

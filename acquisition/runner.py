@@ -16,8 +16,8 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext, suppress
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,7 +109,8 @@ def run(protocol: Protocol | str | Path, out: str | Path | None = None, *,
         on_pipeline: called with the pipeline before acquisition starts (a GUI reads its
             ``display`` slot).
         scope: an open :class:`~hardware.microscope.Microscope` to run on (a GUI's), instead of
-            opening the protocol's; it stays open afterwards (emission off).
+            opening the protocol's (its config, settings and backend are then not used); it
+            stays open afterwards (emission off, its camera ROI as before the run).
     Raises:
         ConfigError: a bad protocol (every located error), before any device is touched.
         ValueError / OSError: the output folder or disk cannot take the run.
@@ -126,6 +127,18 @@ def run(protocol: Protocol | str | Path, out: str | Path | None = None, *,
     shape = (roi, roi) if roi is not None else None
     recs = {c.preset: build_reconstructor(protocol, c, shape) for c in protocol.channels}
     return _run_on_microscope(protocol, out_dir, recs, progress, on_pipeline, display, scope)
+
+
+@contextmanager
+def _roi_kept(scope: Any) -> Iterator[None]:
+    """Give an open microscope's camera its ROI back after the run (a GUI's live view)."""
+    roi = scope.camera.roi if scope is not None else None
+    try:
+        yield
+    finally:
+        if roi is not None:
+            with suppress(Exception):
+                scope.camera.set_roi(*roi)
 
 
 def _prepare_output(out_dir: Path, overwrite: bool) -> None:
@@ -161,7 +174,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
         nullcontext(open_scope) if open_scope is not None else
         Microscope.open(protocol.config_path(), protocol.settings_path(),
                         protocol.microscope.backend))
-    with opened as scope:
+    with opened as scope, _roi_kept(scope if open_scope is not None else None):
         _check_stages(protocol, scope)
         if protocol.microscope.roi is not None:
             scope.camera.centred_roi(protocol.microscope.roi)

@@ -72,6 +72,7 @@ def launch(options: GuiOptions) -> int:
         roi = DEMO_CPU_ROI
         options = GuiOptions(**{**options.__dict__, "roi": roi})
     scope = Microscope.open(options.config, options.settings)
+    window: Any = None
     try:
         if roi:
             scope.camera.centred_roi(roi)
@@ -81,8 +82,22 @@ def launch(options: GuiOptions) -> int:
             return int(app.exec())
         return save_screenshot(window, options.screenshot, options.frames)
     finally:
+        _finish_session(window)
         scope.close()
         restore_hook()
+
+
+def _finish_session(window: Any) -> None:
+    """Let a session that outlived the window end (a protocol finalizes its files) before the
+    microscope closes under it."""
+    session = None if window is None else window.session
+    if session is None:
+        return
+    session.stop()
+    if not session.wait(5):
+        print("waiting for the acquisition to end (its files are being finalized)…",
+              file=sys.stderr)
+        session.wait()
 
 
 def save_screenshot(window: Any, path: Path, frames: int, timeout_s: float = 600.0) -> int:
@@ -93,7 +108,7 @@ def save_screenshot(window: Any, path: Path, frames: int, timeout_s: float = 600
         raise RuntimeError(f"live did not start: {window.status.text()}")
     session = window.session
     if not wait_for(lambda: window.session is None, timeout_s):
-        window.stop()
+        window.close()  # stops the acquisition, lasers off
         raise TimeoutError(f"the acquisition did not finish in {timeout_s:.0f} s")
     if session.error is not None:
         raise RuntimeError(f"the acquisition failed: {session.error}")

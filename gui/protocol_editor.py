@@ -181,10 +181,17 @@ class ProtocolEditor(QWidget):
             self.form.load(data)
 
     def _form_to_text(self) -> None:
-        data = self._data() or {}
-        text = yaml.safe_dump(self.form.apply(data), sort_keys=False, allow_unicode=True)
+        data = self._data()
+        if data is None and self.text.toPlainText().strip():
+            # never replace text the form cannot read (mid-edit YAML) with the form alone
+            self.show_messages(["the protocol text is not valid YAML: fix it before using "
+                                "the form"])
+            return
+        text = yaml.safe_dump(self.form.apply(data or {}), sort_keys=False, allow_unicode=True)
         self.text.blockSignals(True)
-        self.text.setPlainText(text)
+        cursor = self.text.textCursor()  # one undoable edit (Ctrl-Z brings the text back)
+        cursor.select(cursor.SelectionType.Document)
+        cursor.insertText(text)
         self.text.blockSignals(False)
 
     # -- file

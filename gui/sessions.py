@@ -191,9 +191,10 @@ class LiveSession(Session):
         self.predictor: Any = None
         self.reconstructor_info: dict[str, Any] = {}
         self._acquisition: Any = None
+        self.sr_failed = 0
+        self.first_sr_error: str | None = None  # shown once in the window
 
     def _work(self) -> None:
-        import useq
 
         from acquisition.reconstruction import build_reconstructor
         from hardware.sim_engine import SIMAcquisition, SIMSettings
@@ -206,32 +207,44 @@ class LiveSession(Session):
             self.reconstructor_info = built[1]
             self.predictor = StreamingPredictor(built[0], mode="latest",
                                                 on_result=self._on_result)
-        mode = protocol.mode
-        if scope.pattern is not None and mode in ("tirf-sim", "gi-sim"):
-            scope.pattern.set_illumination(mode.split("-")[0])
-        sim = SIMSettings(mode="wf" if mode == "wf" else "sim",
-                          n_patterns=25 if mode == "nl-sim" else 9, first_frame_timeout_s=300)
-        self._acquisition = acquisition = SIMAcquisition(scope, sim)
-        acquisition.set_ready.connect(self._on_set)
-        line = scope.channel_line(channel.preset)
-        powers = {line: channel.power_mw}
         try:
-            while not self._stop.is_set():
-                if self.sets_acquired:  # a power set in the panel while live holds
-                    powers = {line: scope.lasers[line].power_mw}
-                left = None if self.count is None else self.count - self.sets_acquired
-                if left is not None and left <= 0:
-                    break
-                loops = self.chunk if left is None else min(self.chunk, left)
-                sequence = useq.MDASequence(
-                    time_plan=useq.TIntervalLoops(interval=0, loops=loops),
-                    channels=(useq.Channel(config=channel.preset,
-                                           exposure=channel.exposure_ms),))
-                acquisition.run(sequence, powers)
+            mode = protocol.mode
+            if scope.pattern is not None and mode in ("tirf-sim", "gi-sim"):
+                scope.pattern.set_illumination(mode.split("-")[0])
+            sim = SIMSettings(mode="wf" if mode == "wf" else "sim",
+                              n_patterns=25 if mode == "nl-sim" else 9,
+                              first_frame_timeout_s=300)
+            self._acquisition = acquisition = SIMAcquisition(scope, sim)
+            acquisition.set_ready.connect(self._on_set)
+            try:
+                self._stream(acquisition, channel.preset, channel.power_mw,
+                             channel.exposure_ms)
+            finally:
+                acquisition.set_ready.disconnect(self._on_set)
         finally:
-            acquisition.set_ready.disconnect(self._on_set)
             if self.predictor is not None:
                 self.predictor.close()
+
+    def _stream(self, acquisition: Any, preset: str, power_mw: float,
+                exposure_ms: float) -> None:
+        """Chunk after chunk until stopped (or ``count`` sets); a power or exposure set in the
+        panels while live holds for the next chunk."""
+        import useq
+
+        line = self.scope.channel_line(preset)
+        powers = {line: power_mw}
+        while not self._stop.is_set():
+            if self.sets_acquired:
+                powers = {line: self.scope.lasers[line].power_mw}
+                exposure_ms = self.scope.camera.exposure_ms
+            left = None if self.count is None else self.count - self.sets_acquired
+            if left is not None and left <= 0:
+                break
+            loops = self.chunk if left is None else min(self.chunk, left)
+            sequence = useq.MDASequence(
+                time_plan=useq.TIntervalLoops(interval=0, loops=loops),
+                channels=(useq.Channel(config=preset, exposure=exposure_ms),))
+            acquisition.run(sequence, powers)
 
     def _cancel(self) -> None:
         if self._acquisition is not None:
@@ -249,6 +262,9 @@ class LiveSession(Session):
 
     def _on_result(self, result: Any) -> None:
         if result.image is None:
+            self.sr_failed += 1
+            if self.first_sr_error is None:
+                self.first_sr_error = f"{type(result.error).__name__}: {result.error}"
             return
         meta = result.metadata
         self.display.put(DisplayFrame(meta["channel"], int(meta["t"]), int(meta["p"]), "sr",

@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self.acquire = AcquisitionPanel(scope, self._exposure_widget())
         self.reconstruction = ReconstructionChoice(weights or {})
         self.dose = DosePanel()
+        self._sr_error_reported: Session | None = None
         self.editor = ProtocolEditor()
         self._docks()
         self.counter_labels: dict[str, QLabel] = {}
@@ -250,7 +251,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             self.report(f"cannot start: {exc}")
             return False
-        if problems := check_protocol(protocol):
+        if problems := check_protocol(protocol, self.scope.settings):
             self.report("cannot start: " + "; ".join(p.split(": ", 1)[-1] for p in problems))
             return False
         self._start(LiveSession(self.scope, protocol, count=count,
@@ -358,6 +359,11 @@ class MainWindow(QMainWindow):
             return
         for label, text in session.counters().describe().items():
             self.counter_labels[label].setText(text)
+        error = getattr(session, "first_sr_error", None)
+        if error is not None and session is not self._sr_error_reported:
+            self._sr_error_reported = session
+            failed = getattr(session, "sr_failed", 0)
+            self.report(f"SR reconstruction failed ({failed} set(s) so far; the first: {error})")
 
     def timers(self) -> tuple[QTimer, ...]:
         """The display, counter, histogram and device-state timers."""

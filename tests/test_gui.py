@@ -103,9 +103,32 @@ def test_live_wf_without_reconstruction_shows_raw_and_wf(qtbot, window) -> None:
     session = window.last_session
     assert session.error is None and session.frames_acquired == 5
     assert window.views.raw.frames_shown >= 1 and window.views.sr.frames_shown == 0
+    assert window.views.wf.frames_shown >= 1
     window.refresh_dose()
     assert window.dose.last_advice is None
     assert "needs 9-frame linear SIM sets" in window.dose.advice.text()
+
+
+def test_sr_failures_in_live_are_reported(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A reconstruction that fails (a wrong model, a GPU out of memory) is said in the window,
+    not only logged, while the raw stream goes on."""
+
+    class FailingReconstructor:
+        name, scale, frames_per_set = "failing", 2, 9
+
+        def reconstruct(self, frames: np.ndarray) -> np.ndarray:
+            raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr("acquisition.reconstruction.build_reconstructor",
+                        lambda *args: (FailingReconstructor(), {"scale": 2}))
+    window.reconstruction.set_choice("dfcan", window.reconstruction.weights_path(), "torch")
+    window.acquire.mode.setCurrentText("tirf-sim")
+    assert window.start_live(count=3)
+    qtbot.waitUntil(lambda: window.session is None, timeout=WAIT_MS)
+    session = window.last_session
+    assert session.error is None and session.sets_acquired == 3 and session.sr_failed >= 1
+    message = window.statusBar().currentMessage()
+    assert "SR reconstruction failed" in message and "CUDA out of memory" in message
 
 
 def test_laser_power_in_the_panel_sets_the_device_and_closing_turns_every_laser_off(
@@ -155,14 +178,15 @@ def test_closing_during_live_stops_it_and_turns_lasers_off(qtbot, window, scope)
     assert not session.running and scope.emitting() == []
 
 
-def test_bad_controls_are_refused_before_any_device(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+def test_bad_controls_are_refused_before_any_device(qtbot, window, scope) -> None:  # type: ignore[no-untyped-def]
     window.reconstruction.set_choice("dfcan", Path("/no/such/weights.safetensors"))
     assert not window.start_live()  # checked like a protocol file
     assert "no such file" in window.status.text() and window.session is None
     window.acquire.mode.setCurrentText("wf")
     window.reconstruction.set_choice("wiener-sim")
     assert not window.start_live()
-    assert "wiener-sim needs SIM sets" in window.status.text()
+    assert "wiener-sim needs SIM sets" in window.status.text() and window.session is None
+    assert scope.emitting() == [] and window.last_session is None
 
 
 def test_a_failed_session_turns_emission_off_and_says_why(qtbot, qapp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -227,10 +251,17 @@ def test_the_form_edits_the_protocol_text(qtbot, window, tmp_path: Path) -> None
     assert editor.message_texts() == ["protocol OK"]
     assert editor.save(tmp_path / "saved.yaml")
     assert "count: 7" in (tmp_path / "saved.yaml").read_text()
+    # text the form cannot read (mid-edit) is never replaced by the form's fields alone
+    broken = 'channels:\n  - {preset: "488", power_mw: 10\n'
+    editor.set_text(broken)
+    editor.form.count.setValue(9)
+    assert editor.text.toPlainText() == broken
+    assert "not valid YAML" in " ".join(editor.message_texts())
 
 
 def test_a_protocol_runs_on_the_windows_microscope(qtbot, window, scope, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = write_protocol(tmp_path, """
+        microscope: {roi: 32}
         mode: tirf-sim
         channels:
           - {preset: "488", power_mw: 20, exposure_ms: 2,
@@ -252,8 +283,12 @@ def test_a_protocol_runs_on_the_windows_microscope(qtbot, window, scope, tmp_pat
     assert (tmp_path / "run" / "raw" / "raw_p000.ome.tif").is_file()
     assert window.sr_displayed >= 1
     assert window.counter_labels["frames written"].text() == "18"
+    import tifffile
+
+    with tifffile.TiffFile(tmp_path / "run" / "raw" / "raw_p000.ome.tif") as tif:
+        assert tif.series[0].shape[-2:] == (32, 32)  # the protocol's ROI
     assert scope.emitting() == []
-    # the microscope stays open for the window
+    # the microscope stays open for the window, with its ROI back for the live view
     assert scope.camera.shape == (SENSOR, SENSOR)
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import acquisition
 from acquisition.cli import main
-from acquisition.protocol import Protocol, estimate, load_protocol
+from acquisition.protocol import Protocol, check_protocol, estimate, load_protocol
 from hardware.yaml_source import ConfigError
 
 GOOD = """
@@ -211,3 +211,14 @@ def test_generated_protocols_are_valid_or_located_errors(tmp_path: Path, data: d
         return
     assert isinstance(protocol, Protocol)
     assert estimate(protocol, 64, 64).frames == protocol.n_frames
+
+
+def test_a_protocol_is_checked_against_an_open_microscopes_settings() -> None:
+    """A GUI's microscope has its own role settings: its presets count, not the file's."""
+    from hardware.settings import ChannelsRole, MicroscopeSettings
+
+    protocol = Protocol.model_validate(
+        {"channels": [{"preset": "GFP", "power_mw": 10, "exposure_ms": 5}]})
+    assert any("'GFP' is not a channel preset" in p for p in check_protocol(protocol))
+    own = MicroscopeSettings(channels=ChannelsRole(lines={"GFP": 488}))
+    assert check_protocol(protocol, own) == []
