@@ -159,15 +159,14 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
                        display: DisplaySlot | None = None, open_scope: Any = None) -> RunResult:
     import useq
 
+    from acquisition.modes import engine_settings, set_mode_illumination
     from hardware.microscope import Microscope
-    from hardware.sim_engine import SIMAcquisition, SIMSettings
+    from hardware.sim_engine import SIMAcquisition
     from inference.streaming import StreamingPredictor
 
     result = RunResult(out_dir, protocol.n_sets, protocol.n_frames)
     mode = protocol.mode
-    sim = SIMSettings(mode="wf" if mode == "wf" else "sim",
-                      n_patterns=25 if mode == "nl-sim" else 9,
-                      first_frame_timeout_s=300)
+    sim = engine_settings(protocol)
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     opened: AbstractContextManager[Any] = (
@@ -182,8 +181,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], 
         est = estimate(protocol, height, width,
                        {p: r[1]["scale"] for p, r in recs.items() if r is not None})
         check_disk(protocol, est, out_dir)
-        if scope.pattern is not None and mode in ("tirf-sim", "gi-sim"):
-            scope.pattern.set_illumination(mode.split("-")[0])
+        set_mode_illumination(scope, protocol)
         channels = [ChannelInfo(i, c.preset, scope.channel_line(c.preset),
                                 recs[c.preset][1] if recs[c.preset] else {})
                     for i, c in enumerate(protocol.channels)]

@@ -102,8 +102,7 @@ def _finish_session(window: Any) -> None:
 
 def save_screenshot(window: Any, path: Path, frames: int, timeout_s: float = 600.0) -> int:
     """Acquire ``frames`` raw frames live, wait for the last SR image, save the window."""
-    per_set = 1 if window.acquire.mode.currentText() == "wf" else (
-        25 if window.acquire.mode.currentText() == "nl-sim" else 9)
+    per_set = window.live_protocol().frames_per_set
     if not window.start_live(count=math.ceil(frames / per_set)):
         raise RuntimeError(f"live did not start: {window.status.text()}")
     session = window.session

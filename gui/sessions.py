@@ -195,9 +195,9 @@ class LiveSession(Session):
         self.first_sr_error: str | None = None  # shown once in the window
 
     def _work(self) -> None:
-
+        from acquisition.modes import engine_settings, set_mode_illumination
         from acquisition.reconstruction import build_reconstructor
-        from hardware.sim_engine import SIMAcquisition, SIMSettings
+        from hardware.sim_engine import SIMAcquisition
         from inference.streaming import StreamingPredictor
 
         protocol, scope = self.protocol, self.scope
@@ -208,13 +208,8 @@ class LiveSession(Session):
             self.predictor = StreamingPredictor(built[0], mode="latest",
                                                 on_result=self._on_result)
         try:
-            mode = protocol.mode
-            if scope.pattern is not None and mode in ("tirf-sim", "gi-sim"):
-                scope.pattern.set_illumination(mode.split("-")[0])
-            sim = SIMSettings(mode="wf" if mode == "wf" else "sim",
-                              n_patterns=25 if mode == "nl-sim" else 9,
-                              first_frame_timeout_s=300)
-            self._acquisition = acquisition = SIMAcquisition(scope, sim)
+            set_mode_illumination(scope, protocol)
+            self._acquisition = acquisition = SIMAcquisition(scope, engine_settings(protocol))
             acquisition.set_ready.connect(self._on_set)
             try:
                 self._stream(acquisition, channel.preset, channel.power_mw,
