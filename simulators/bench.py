@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,17 +162,24 @@ class Bench:
         """Pattern state in force for a frame: ``WF`` or an index into the raw set."""
         return self.pattern.at(frame)
 
-    def expected_photons(self, exposure_ms: float, frame: int | None, state: str,
-                         roi: tuple[int, int, int, int]) -> tuple[np.ndarray | None, list[int]]:
-        """Expected photons per pixel in the ROI (x, y, w, h) for pattern ``state`` (taken once
-        per frame with :meth:`frame_state`), and the lines that contributed."""
+    def frame_light(self, exposure_ms: float, frame: int | None) -> Light:
+        """``(line, photon-level multiplier)`` of every line whose light reaches the sample in
+        ``frame``."""
+        return tuple((line, scale) for line in LINES
+                     if (scale := self.line_scale(line, exposure_ms, frame)) > 0)
+
+    def frame_key(self, light: Light, state: str, roi: tuple[int, int, int, int]) -> Hashable:
+        """What decides a frame's expected photons: equal keys, equal images."""
+        return state, roi, tuple((line, scale, self.scene_key(line)) for line, scale in light)
+
+    def expected_photons(self, light: Light, state: str,
+                         roi: tuple[int, int, int, int]) -> np.ndarray | None:
+        """Expected photons per pixel in the ROI (x, y, w, h) under ``light`` (taken once per
+        frame with :meth:`frame_light`) and pattern ``state`` (:meth:`frame_state`); ``None``
+        in the dark."""
         x, y, w, h = roi
         total: np.ndarray | None = None
-        lit: list[int] = []
-        for line in LINES:
-            scale = self.line_scale(line, exposure_ms, frame)
-            if scale <= 0:
-                continue
+        for line, scale in light:
             scene = self.scene(line)
             frames = scene.raw_photons
             if state == WF_PATTERN:
@@ -183,10 +191,10 @@ class Bench:
                                  f"{self.mode} scene")
             part = img[y:y + h, x:x + w] * scale
             total = part if total is None else total + part
-            lit.append(line)
-        return total, lit
+        return total
 
 
+Light = tuple[tuple[int, float], ...]
 SceneKey = tuple[int, Mode, str, int, int]  # line, mode, structure, seed, sensor size
 _scene_cache: OrderedDict[SceneKey, NoiselessSet] = OrderedDict()
 _scene_ready = threading.Condition()

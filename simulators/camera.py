@@ -6,6 +6,10 @@ pattern). Photon counts here follow BioSR: ``photons = (ADU − offset) / (gain 
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import NamedTuple
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,50 +72,95 @@ class PixelMaps:
         return _to_uint16(adu, self.model.max_adu, out)
 
 
+class Moments(NamedTuple):
+    """Per-pixel mean and σ of a frame's camera counts (float32 ADU)."""
+
+    mean: np.ndarray
+    sigma: np.ndarray
+    clip: bool  # whether a draw can leave [0, max ADU]
+
+
 class FastNoise:
-    """Real-time noise: shot noise as a Gaussian of variance QE·photons (exact in mean and
-    variance) and per-pixel read noise. The normal deviates are blocks of rows at a random
-    offset into a pre-drawn bank a little taller than the frame (contiguous, so a 512² frame
-    costs < 1 ms), with a random sign for the shot noise: about 2,000 distinct noise fields, so
-    frames of one SIM set practically never share one.
+    """Real-time noise: shot and read noise together as one Gaussian per pixel, of variance
+    gain²·QE·photons + σ_read² (exact in mean and variance), over the pixel maps' offsets.
+
+    The normal deviates are blocks of rows at a random offset into a pre-drawn bank a little
+    taller than the frame, with a random sign: about 2,000 distinct noise fields, so frames of
+    one SIM set practically never share one. A frame whose expected photons were seen before
+    (a static sample under a repeating pattern) reuses its per-pixel mean and σ from a small
+    cache (:meth:`expose_key`), leaving two passes over the frame and the uint16 conversion.
 
     Use ``PixelMaps.expose`` where exact Poisson statistics matter (training data, analysis).
     """
 
     MARGIN = 64  # extra rows in the bank: 65 row offsets per bank field
 
-    def __init__(self, maps: PixelMaps, rng: np.random.Generator, bank_bytes: int = 64 << 20):
+    def __init__(self, maps: PixelMaps, rng: np.random.Generator, bank_bytes: int = 64 << 20,
+                 cache_bytes: int = 256 << 20):
         self.shape = h, w = maps.offset.shape
-        n = int(np.clip(bank_bytes // (2 * 4 * (h + self.MARGIN) * w), 2, 16))
+        n = int(np.clip(bank_bytes // (4 * (h + self.MARGIN) * w), 2, 32))
         self.maps, self.rng = maps, rng
-        self.shot_bank = rng.standard_normal((n, h + self.MARGIN, w), dtype=np.float32)
-        self.read_bank = rng.standard_normal((n, h + self.MARGIN, w), dtype=np.float32)
+        self.bank = rng.standard_normal((n, h + self.MARGIN, w), dtype=np.float32)
+        qe, gain = np.float32(maps.model.qe), maps.gain
+        self._adu_per_photon = gain * qe
+        self._shot_var_per_photon = gain * gain * qe
+        self._read_var = maps.read_sigma_adu * maps.read_sigma_adu
         self._offset_rounding = maps.offset + np.float32(0.5)  # the uint16 cast truncates
-        self._electrons = np.empty(self.shape, np.float32)
-        self._deviates = np.empty(self.shape, np.float32)
+        self._work = np.empty(self.shape, np.float32)
+        self._z_max = float(np.abs(self.bank).max())  # no deviate drawn is larger
+        self._moments: OrderedDict[Hashable, Moments] = OrderedDict()
+        self._cache_entries = max(0, cache_bytes // (2 * 4 * h * w))
 
-    def _rows(self, bank: np.ndarray) -> np.ndarray:
-        k = self.rng.integers(len(bank))
+    def _rows(self) -> np.ndarray:
+        k = self.rng.integers(len(self.bank))
         dy = self.rng.integers(0, self.MARGIN + 1)
-        return bank[k, dy:dy + self.shape[0]]
+        return self.bank[k, dy:dy + self.shape[0]]
+
+    def moments(self, photons: np.ndarray) -> Moments:
+        """Per-pixel mean ADU (plus ½ for rounding) and σ in ADU for expected ``photons``, and
+        whether any draw from the bank can leave the ADU range (else clipping is skipped)."""
+        p = np.maximum(photons, 0, dtype=np.float32)
+        mean = p * self._adu_per_photon
+        mean += self._offset_rounding
+        sigma = p * self._shot_var_per_photon
+        sigma += self._read_var
+        np.sqrt(sigma, out=sigma)
+        reach = sigma * np.float32(self._z_max)
+        low, high = (mean - reach).min(), (mean + reach).max()
+        return Moments(mean, sigma, clip=bool(low < 0 or high >= self.maps.model.max_adu))
 
     def expose(self, photons: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Camera counts (uint16) for expected ``photons`` (≥ 0) per pixel."""
-        e, d = self._electrons, self._deviates
-        np.multiply(photons, self.maps.model.qe, out=e)
-        np.sqrt(e, out=d)
-        d *= self._rows(self.shot_bank)
-        if self.rng.integers(2):
-            e += d
+        return self._draw(self.moments(photons), out)
+
+    def expose_key(self, key: Hashable, photons: Callable[[], np.ndarray],
+                   out: np.ndarray | None = None) -> np.ndarray:
+        """As :meth:`expose`, for the expected photons that ``key`` names: ``photons()`` is
+        called only when ``key`` is not among the last frames' cached moments."""
+        moments = self._moments.get(key)
+        if moments is None:
+            moments = self.moments(photons())
+            if self._cache_entries:
+                self._moments[key] = moments
+                if len(self._moments) > self._cache_entries:
+                    self._moments.popitem(last=False)
         else:
-            e -= d
-        e *= self.maps.gain
-        np.multiply(self._rows(self.read_bank), self.maps.read_sigma_adu, out=d)
-        e += d
-        e += self._offset_rounding
+            self._moments.move_to_end(key)
+        return self._draw(moments, out)
+
+    def _draw(self, moments: Moments, out: np.ndarray | None) -> np.ndarray:
+        e = self._work
+        np.multiply(self._rows(), moments.sigma, out=e)
+        if self.rng.integers(2):
+            e += moments.mean
+        else:
+            np.subtract(moments.mean, e, out=e)
+        if moments.clip:
+            np.clip(e, 0, self.maps.model.max_adu, out=e)
         if out is None:
             out = np.empty(self.shape, np.uint16)
-        return np.clip(e, 0, self.maps.model.max_adu, out=out, casting="unsafe")
+        np.copyto(out, e, casting="unsafe")
+        return out
 
 
 def _to_uint16(adu: np.ndarray, max_adu: int, out: np.ndarray | None) -> np.ndarray:

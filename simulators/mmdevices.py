@@ -22,7 +22,7 @@ from pymmcore_plus.experimental.unicore import (
     pymm_property,
 )
 
-from .bench import LINES, WF_PATTERN, Bench, SequencedValue, attach, detach
+from .bench import LINES, WF_PATTERN, Bench, Light, SequencedValue, attach, detach
 from .camera import CameraModel, FastNoise, PixelMaps
 from .render import MAX_SIZE, MIN_SIZE, check_size
 from .samples import STRUCTURES
@@ -149,26 +149,31 @@ class SimCamera(_OnBench, CameraDevice):
             while n is None or i < n:
                 buf = get_buffer(shape, np.uint16)
                 state = self.bench.frame_state(i)
-                photons, lit = self.bench.expected_photons(exposure_ms, i, state, roi)
-                self._expose(dark if photons is None else photons, buf)
+                light = self.bench.frame_light(exposure_ms, i)
+                self._expose(light, state, roi, dark, buf)
                 readout = max(readout, time.perf_counter() - exposure_ms / 1000.0) \
                     + exposure_ms / 1000.0
                 if (wait := readout - time.perf_counter()) > 0:
                     time.sleep(wait)  # the exposure itself
                 yield {
                     "LiveSR-Pattern": state,
-                    "LiveSR-Lines": ",".join(map(str, lit)) or "none",
+                    "LiveSR-Lines": ",".join(str(line) for line, _ in light) or "none",
                     "LiveSR-SequenceIndex": str(i),
                 }
                 i += 1
         finally:
             self._acquiring_in = None
 
-    def _expose(self, photons: np.ndarray, out: np.ndarray) -> None:
+    def _expose(self, light: Light, state: str, roi: tuple[int, int, int, int],
+                dark: np.ndarray, out: np.ndarray) -> None:
+        def photons() -> np.ndarray:
+            expected = self.bench.expected_photons(light, state, roi)
+            return dark if expected is None else expected
+
         if self._noise == "fast" and self._fast is not None:
-            self._fast.expose(photons, out=out)
+            self._fast.expose_key(self.bench.frame_key(light, state, roi), photons, out=out)
         elif self._maps is not None:
-            self._maps.expose(photons, self._rng, out=out)
+            self._maps.expose(photons(), self._rng, out=out)
 
     def _rebuild_noise(self, reseed: bool = False) -> None:
         """New pixel maps for the current ROI and model; the noise stream restarts only when

@@ -15,6 +15,7 @@ from simulators import (
     render_set,
     simulate,
 )
+from simulators.camera import FastNoise
 from simulators.illumination import k_vectors, phase_offsets
 from simulators.optics import incoherent_otf
 from simulators.pairs import training_pairs
@@ -90,6 +91,41 @@ def test_camera_converts_photons_to_adu_as_specified() -> None:
     assert adu.astype(np.float64).var() == pytest.approx(4.0 * 0.8 * 50 + read_var, rel=0.03)
     saturated = maps.expose(np.full((256, 256), 1e6, np.float32), np.random.default_rng(0))
     assert saturated.max() == 65535  # clipped to the bit depth
+
+
+def test_fast_noise_has_the_cameras_mean_and_variance_per_pixel() -> None:
+    """Real-time noise: per pixel, mean = offset + gain·QE·P and variance = gain²·QE·P + σ²
+    (gain, offset and read-noise maps included); successive frames are independent; a frame
+    named by a cached key reuses its moments, and a bright one saturates."""
+    camera = CameraModel()
+    maps = camera.pixel_maps((48, 48))
+    noise = FastNoise(maps, np.random.default_rng(3))
+    photons = np.random.default_rng(4).uniform(0.0, 60.0, (48, 48)).astype(np.float32)
+    calls = []
+
+    def expected() -> np.ndarray:
+        calls.append(1)
+        return photons
+
+    frames = np.stack([noise.expose_key("scene", expected) for _ in range(1500)])
+    assert len(calls) == 1  # the moments were computed once
+    adu = frames.astype(np.float64)
+    gain, qe = maps.gain.astype(np.float64), camera.qe
+    mean = maps.offset + gain * qe * photons
+    var = gain**2 * qe * photons + maps.read_sigma_adu.astype(np.float64) ** 2
+    # per pixel over 1500 frames: the mean to 5.5 standard errors, the variance to 30 %
+    # (8 standard errors), over all pixels to 3 % (rounding to whole ADU adds 1/12); without
+    # the read noise the darkest pixels' variance would be ~99 % low, without the shot noise
+    # the brightest pixels' would
+    assert np.abs(adu.mean(0) - mean).max() < 5.5 * np.sqrt(var.max() / 1500)
+    ratio = (adu.var(0) - 1 / 12) / var
+    assert np.abs(ratio - 1).max() < 0.3 and abs(ratio.mean() - 1) < 0.03
+    residual = adu - mean
+    lag1 = (residual[1:] * residual[:-1]).mean() / residual.var()
+    assert abs(lag1) < 0.02
+    assert not any(np.array_equal(frames[i], frames[i + 1]) for i in range(len(frames) - 1))
+    saturated = noise.expose(np.full((48, 48), 1e6, np.float32))
+    assert saturated.min() == saturated.max() == 65535
 
 
 def test_average_photon_count_of_a_known_image() -> None:
