@@ -60,6 +60,7 @@ def write_ome_zarr(path: Path, header: dict[str, Any], shape: tuple[int, ...],
         "z": "SIM pattern index" if sim_axes else None,
         "channels": channels,
         "pixel_size_um": px,
+        "interval_s": float(header.get("interval_s") or 0.0),
         "per_frame_metadata": path.name.replace(".ome.zarr.partial", ".jsonl")
         .replace(".ome.zarr", ".jsonl"),
         **{k: v for k, v in header.get("annotation", {}).items()},

@@ -1,0 +1,187 @@
+"""Open LiveSR output in napari at its scale.
+
+A run folder, or one of its OME-TIFF or OME-Zarr images, becomes one image layer per stream
+(raw, WF, SR), channel and position. Layers are placed in µm with pixel edges at 0, so an SR
+image lies on its finer grid exactly over the WF and raw images. The SIM pattern index is an
+axis of its own, and each channel is coloured by its excitation line. Raw layers of a run
+folder start hidden.
+
+napari finds this reader through the ``livesr`` plugin manifest (``acquisition/napari.yaml``).
+The layer data needs neither napari nor Qt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["StoredImage", "get_reader", "layer_data", "read", "read_image"]
+
+LayerData = tuple[Any, dict[str, Any], str]
+STREAMS = ("raw", "wf", "sr")
+STREAM_LABELS = {"raw": "raw", "wf": "WF", "sr": "SR"}
+LINE_COLORMAPS = {405: "blue", 488: "green", 560: "magenta"}
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """One LiveSR image on disk: its data as ``T C [Z] Y X`` and what places it in space."""
+
+    path: Path
+    stream: str
+    data: Any  # numpy memmap (OME-TIFF) or zarr array (OME-Zarr), T C [Z] Y X
+    pixel_um: float
+    interval_s: float
+    channels: list[tuple[str, float]]  # name, excitation wavelength (nm)
+    annotation: dict[str, str]
+
+    @property
+    def has_patterns(self) -> bool:
+        return len(self.data.shape) == 5
+
+
+def read_image(path: str | Path) -> StoredImage | None:
+    """The LiveSR image at ``path`` (``.ome.tif`` or ``.ome.zarr``), or ``None`` if it is not
+    one LiveSR wrote."""
+    path = Path(path)
+    if path.name.endswith((".ome.tif", ".ome.tiff")) and path.is_file():
+        return _read_ome_tiff(path)
+    if path.name.endswith(".ome.zarr") and path.is_dir():
+        return _read_ome_zarr(path)
+    return None
+
+
+def _read_ome_tiff(path: Path) -> StoredImage | None:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        if not tif.is_ome or tif.ome_metadata is None:
+            return None
+        ome = tifffile.xml2dict(tif.ome_metadata)["OME"]
+    annotation = _livesr_annotation(ome.get("StructuredAnnotations", {}))
+    if "livesr.stream" not in annotation:
+        return None
+    image = ome["Image"][0] if isinstance(ome["Image"], list) else ome["Image"]
+    pixels = image["Pixels"]
+    channels = pixels["Channel"] if isinstance(pixels["Channel"], list) else [pixels["Channel"]]
+    size = {axis: int(pixels[f"Size{axis}"]) for axis in "TCZYX"}
+    shape = tuple(size[axis] for axis in ("TCZYX" if size["Z"] > 1 else "TCYX"))
+    try:
+        data = tifffile.memmap(path, mode="r").reshape(shape)
+    except ValueError:  # not memory-mappable (compressed, tiled): read it whole
+        data = tifffile.imread(path).reshape(shape)
+    return StoredImage(path, annotation["livesr.stream"], data, float(pixels["PhysicalSizeX"]),
+                       float(pixels.get("TimeIncrement") or 0.0),
+                       [(str(c["Name"]), float(c.get("ExcitationWavelength", 0.0)))
+                        for c in channels], annotation)
+
+
+def _livesr_annotation(annotations: dict[str, Any]) -> dict[str, str]:
+    maps = annotations.get("MapAnnotation", [])
+    for entry in maps if isinstance(maps, list) else [maps]:
+        if entry.get("Namespace") == "livesr":
+            pairs = entry["Value"]["M"]
+            return {str(p["K"]): str(p["value"]) for p in
+                    (pairs if isinstance(pairs, list) else [pairs])}
+    return {}
+
+
+def _read_ome_zarr(path: Path) -> StoredImage | None:
+    try:
+        import zarr
+    except ImportError:
+        return None
+    root = zarr.open_group(str(path), mode="r")
+    livesr = root.attrs.get("livesr")
+    if not isinstance(livesr, dict) or "livesr.stream" not in livesr:
+        return None
+    return StoredImage(path, livesr["livesr.stream"], root["0"], float(livesr["pixel_size_um"]),
+                       float(livesr.get("interval_s") or 0.0),
+                       [(str(c["name"]), float(c["wavelength_nm"])) for c in livesr["channels"]],
+                       {k: str(v) for k, v in livesr.items() if k.startswith("livesr.")})
+
+
+def layer_data(image: StoredImage, visible: bool = True,
+               position: str | None = None) -> list[LayerData]:
+    """One napari image layer per channel of ``image``: data, layer keywords, ``"image"``."""
+    px = image.pixel_um
+    time_scale = image.interval_s or 1.0
+    pattern_axes = ("pattern",) if image.has_patterns else ()
+    axis_labels = ("t", *pattern_axes, "y", "x")
+    scale = (time_scale, *(1.0,) * len(pattern_axes), px, px)
+    translate = (0.0, *(0.0,) * len(pattern_axes), px / 2, px / 2)
+    units = ("s" if image.interval_s else "pixel", *("pixel",) * len(pattern_axes),
+             "micrometer", "micrometer")
+    label = STREAM_LABELS.get(image.stream, image.stream)
+    layers: list[LayerData] = []
+    for c, (name, wavelength) in enumerate(image.channels):
+        title = f"{label} {name}" + (f" {position}" if position else "")
+        meta = {"livesr": dict(image.annotation), "path": str(image.path), "channel": name,
+                "excitation_nm": wavelength, "pixel_size_um": px}
+        layers.append((_channel(image.data, c), {
+            "name": title, "scale": scale, "translate": translate, "units": units,
+            "axis_labels": axis_labels, "colormap": LINE_COLORMAPS.get(round(wavelength), "gray"),
+            "blending": "additive", "visible": visible, "metadata": meta}, "image"))
+    return layers
+
+
+def _channel(data: Any, c: int) -> Any:
+    """Channel ``c`` of ``T C …`` data without reading it (a view, or a lazy dask slice)."""
+    if isinstance(data, np.ndarray):
+        return data[:, c]
+    try:
+        import dask.array as da
+    except ImportError:
+        return np.asarray(data[:, c])
+    return da.from_zarr(data)[:, c]
+
+
+def _images_of_run(folder: Path) -> list[StoredImage]:
+    images = []
+    for stream in STREAMS:
+        for path in sorted((folder / stream).glob(f"{stream}_p*.ome.*")):
+            if path.suffix != ".partial" and (image := read_image(path)) is not None:
+                images.append(image)
+    return images
+
+
+def is_run_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder that a LiveSR run wrote."""
+    return path.is_dir() and (path / "run.json").is_file() and \
+        any((path / stream).is_dir() for stream in STREAMS)
+
+
+def read(path: str | Path | list[str]) -> list[LayerData]:
+    """napari layers of a LiveSR run folder or image (``[]`` if there is nothing to show)."""
+    path = Path(path[0] if isinstance(path, list) else path)
+    if is_run_folder(path):
+        images = _images_of_run(path)
+        positions = {_position(im.path) for im in images}
+        return [layer for im in images
+                for layer in layer_data(im, visible=im.stream != "raw",
+                                        position=_position(im.path) if len(positions) > 1
+                                        else None)]
+    image = read_image(path)
+    return layer_data(image) if image is not None else []
+
+
+def _position(path: Path) -> str:
+    """``p000`` from ``raw_p000.ome.tif`` or ``sr_p000_488.ome.tif``."""
+    return path.name.split(".")[0].split("_")[1]
+
+
+def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
+    """napari's reader hook: :func:`read` for LiveSR output, ``None`` for anything else."""
+    if isinstance(path, list):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    target = Path(path)
+    if is_run_folder(target) or read_image(target) is not None:
+        return read
+    return None
+

@@ -1,0 +1,135 @@
+"""A run's files open at their scale in the viewers microscopists use.
+
+- Fiji reads OME-TIFF through Bio-Formats, which parses the OME-XML: every image a run writes
+  must validate against the OME schema, with the pixel size, unit, channels and planes that
+  Bio-Formats reads (checked with ome-types).
+- napari opens a run folder or one of its images through the ``livesr`` reader plugin (checked
+  with napari's own viewer model, which finds the plugin through its manifest as the desktop
+  app does): SR lies over WF on its finer grid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from acquisition_support import small_cfg, tiny_dfcan, write_protocol
+
+import acquisition
+from acquisition.napari_reader import get_reader
+
+SENSOR = 48
+PX = 0.0626
+
+
+def _run(folder: Path, fmt: str) -> Path:
+    cfg = small_cfg(folder, SENSOR)
+    tiny_dfcan(folder / "tiny_sim.safetensors", in_channels=9)
+    path = write_protocol(folder, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: tirf-sim
+        channels:
+          - {{preset: "488", power_mw: 20, exposure_ms: 2,
+              reconstruction: {{method: dfcan, weights: tiny_sim.safetensors}}}}
+          - {{preset: "560", power_mw: 20, exposure_ms: 2}}
+        timelapse: {{count: 2, interval_s: 0.05}}
+        save: {{wf: true, sr: every, format: {fmt}}}
+        output: run
+        inference: {{backend: torch, device: cpu}}
+        """)
+    assert acquisition.run(path, progress=False).completed
+    return folder / "run"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _napari_plugins() -> None:
+    """Find installed napari plugins (``livesr`` among them) as the napari app does at start."""
+    try:
+        import npe2
+    except ImportError:  # napari is not installed: its tests skip
+        return
+    npe2.PluginManager.instance().discover()
+
+
+@pytest.fixture(scope="module")
+def tiff_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _run(tmp_path_factory.mktemp("tiff"), "ome-tiff")
+
+
+def test_every_ome_tiff_validates_against_the_ome_schema(tiff_run: Path) -> None:
+    ome_types = pytest.importorskip("ome_types")
+    pytest.importorskip("xmlschema")
+    expected = {  # file: (pixel size, SizeZ, SizeC, channels)
+        "raw/raw_p000.ome.tif": (PX, 9, 2, ["488", "560"]),
+        "wf/wf_p000.ome.tif": (PX, 1, 2, ["488", "560"]),
+        "sr/sr_p000_488.ome.tif": (PX / 2, 1, 1, ["488"]),
+    }
+    for name, (px, size_z, size_c, channels) in expected.items():
+        ome = ome_types.from_tiff(tiff_run / name, validate=True)
+        pixels = ome.images[0].pixels
+        assert pixels.physical_size_x == pytest.approx(px, abs=1e-4), name
+        assert pixels.physical_size_x_unit.value == "µm"
+        assert pixels.physical_size_y == pixels.physical_size_x
+        assert (pixels.size_z, pixels.size_c, pixels.size_t) == (size_z, size_c, 2)
+        assert [c.name for c in pixels.channels] == channels
+        assert len(pixels.planes) == size_z * size_c * 2
+        assert pixels.planes[-1].delta_t is not None and pixels.planes[-1].delta_t > 0
+        assert pixels.time_increment == pytest.approx(0.05)
+
+
+def test_napari_opens_a_run_folder_at_scale(tiff_run: Path) -> None:
+    components = pytest.importorskip("napari.components")
+    viewer = components.ViewerModel()
+    viewer.open(str(tiff_run), plugin="livesr")
+    layers = {layer.name: layer for layer in viewer.layers}
+    assert set(layers) == {"raw 488", "raw 560", "WF 488", "WF 560", "SR 488"}
+    raw, wf, sr = layers["raw 488"], layers["WF 488"], layers["SR 488"]
+    assert not raw.visible and wf.visible and sr.visible
+    assert raw.data.shape == (2, 9, SENSOR, SENSOR) and raw.axis_labels[1] == "pattern"
+    np.testing.assert_allclose(raw.scale, (0.05, 1, PX, PX))
+    np.testing.assert_allclose(wf.scale, (0.05, PX, PX))
+    np.testing.assert_allclose(sr.scale, (0.05, PX / 2, PX / 2), atol=1e-4)
+    assert str(sr.units[-1]) == "micrometer"
+    # SR covers exactly the field of WF and raw: pixel edges at 0 µm, the same far edge
+    for layer in (raw, wf, sr):
+        extent = layer.extent.world
+        low, high = extent[0][-2:] - layer.scale[-2:] / 2, extent[1][-2:] + layer.scale[-2:] / 2
+        np.testing.assert_allclose(low, 0, atol=1e-9)
+        np.testing.assert_allclose(high, SENSOR * PX, rtol=2e-3)
+    assert wf.colormap.name == "green" and layers["WF 560"].colormap.name == "magenta"
+    with tifffile.TiffFile(tiff_run / "wf" / "wf_p000.ome.tif") as tif:
+        np.testing.assert_array_equal(np.asarray(layers["WF 560"].data),
+                                      tif.series[0].asarray()[:, 1])
+    assert sr.metadata["livesr"]["livesr.method"] == "dfcan"
+
+
+def test_napari_opens_one_image_of_a_run(tiff_run: Path) -> None:
+    components = pytest.importorskip("napari.components")
+    viewer = components.ViewerModel()
+    viewer.open(str(tiff_run / "sr" / "sr_p000_488.ome.tif"), plugin="livesr")
+    (sr,) = viewer.layers
+    assert sr.name == "SR 488" and sr.data.shape == (2, 2 * SENSOR, 2 * SENSOR)
+    np.testing.assert_allclose(sr.scale[-2:], PX / 2, atol=1e-4)
+
+
+def test_napari_opens_an_ome_zarr_run(tmp_path: Path) -> None:
+    pytest.importorskip("zarr")
+    components = pytest.importorskip("napari.components")
+    run = _run(tmp_path, "ome-zarr")
+    viewer = components.ViewerModel()
+    viewer.open(str(run), plugin="livesr")
+    layers = {layer.name: layer for layer in viewer.layers}
+    assert set(layers) == {"raw 488", "raw 560", "WF 488", "WF 560", "SR 488"}
+    np.testing.assert_allclose(layers["raw 560"].scale, (0.05, 1, PX, PX))
+    np.testing.assert_allclose(layers["SR 488"].scale[-2:], PX / 2, atol=1e-4)
+    assert np.asarray(layers["raw 560"].data).shape == (2, 9, SENSOR, SENSOR)
+
+
+def test_the_reader_leaves_other_files_to_other_readers(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.ome.tif"
+    tifffile.imwrite(plain, np.zeros((4, 4), np.uint16), ome=True)
+    assert get_reader(str(plain)) is None
+    assert get_reader(str(tmp_path)) is None  # a folder without run.json
+    assert get_reader(str(tmp_path / "missing.ome.tif")) is None
