@@ -35,3 +35,22 @@ def write_protocol(folder: Path, text: str, name: str = "protocol.yaml") -> Path
     path = folder / name
     path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
     return path
+
+
+def two_channel_sim_protocol(folder: Path, sensor: int, timelapse: str, save: str) -> Path:
+    """A TIRF-SIM protocol on a small demo microscope: 488 reconstructed by a tiny DFCAN, 560
+    raw only, with the given ``timelapse`` and ``save`` mappings (YAML flow text)."""
+    cfg = small_cfg(folder, sensor)
+    tiny_dfcan(folder / "tiny_sim.safetensors", in_channels=9)
+    return write_protocol(folder, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: tirf-sim
+        channels:
+          - {{preset: "488", power_mw: 20, exposure_ms: 2,
+              reconstruction: {{method: dfcan, weights: tiny_sim.safetensors}}}}
+          - {{preset: "560", power_mw: 20, exposure_ms: 2}}
+        timelapse: {timelapse}
+        save: {save}
+        output: run
+        inference: {{backend: torch, device: cpu}}
+        """)

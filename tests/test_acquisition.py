@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from acquisition_support import small_cfg, tiny_dfcan, write_protocol
+from acquisition_support import small_cfg, tiny_dfcan, two_channel_sim_protocol, write_protocol
 
 import acquisition
 from acquisition.pipeline import Pipeline
@@ -38,20 +38,7 @@ def _recorder(store: list[FrameSet]):  # type: ignore[no-untyped-def]
 
 
 def test_sim_protocol_writes_raw_wf_and_sr_with_metadata(tmp_path: Path) -> None:
-    cfg = small_cfg(tmp_path, SENSOR)
-    tiny_dfcan(tmp_path / "tiny_sim.safetensors", in_channels=9)
-    path = write_protocol(tmp_path, f"""
-        microscope: {{config: {cfg.name}}}
-        mode: tirf-sim
-        channels:
-          - {{preset: "488", power_mw: 20, exposure_ms: 2,
-              reconstruction: {{method: dfcan, weights: tiny_sim.safetensors}}}}
-          - {{preset: "560", power_mw: 20, exposure_ms: 2}}
-        timelapse: {{count: 3}}
-        save: {{wf: true, sr: every}}
-        output: run
-        inference: {{backend: torch, device: cpu}}
-        """)
+    path = two_channel_sim_protocol(tmp_path, SENSOR, "{count: 3}", "{wf: true, sr: every}")
     delivered: list[FrameSet] = []
     result = acquisition.run(path, progress=False, on_pipeline=_recorder(delivered))
     out = tmp_path / "run"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from acquisition_support import small_cfg, tiny_dfcan, write_protocol
+from acquisition_support import two_channel_sim_protocol
 
 import acquisition
 from acquisition.napari_reader import get_reader
@@ -25,20 +25,8 @@ PX = 0.0626
 
 
 def _run(folder: Path, fmt: str) -> Path:
-    cfg = small_cfg(folder, SENSOR)
-    tiny_dfcan(folder / "tiny_sim.safetensors", in_channels=9)
-    path = write_protocol(folder, f"""
-        microscope: {{config: {cfg.name}}}
-        mode: tirf-sim
-        channels:
-          - {{preset: "488", power_mw: 20, exposure_ms: 2,
-              reconstruction: {{method: dfcan, weights: tiny_sim.safetensors}}}}
-          - {{preset: "560", power_mw: 20, exposure_ms: 2}}
-        timelapse: {{count: 2, interval_s: 0.05}}
-        save: {{wf: true, sr: every, format: {fmt}}}
-        output: run
-        inference: {{backend: torch, device: cpu}}
-        """)
+    path = two_channel_sim_protocol(folder, SENSOR, "{count: 2, interval_s: 0.05}",
+                                    f"{{wf: true, sr: every, format: {fmt}}}")
     assert acquisition.run(path, progress=False).completed
     return folder / "run"
 
