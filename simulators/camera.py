@@ -85,15 +85,17 @@ class FastNoise:
     gain²·QE·photons + σ_read² (exact in mean and variance), over the pixel maps' offsets.
 
     The normal deviates are blocks of rows at a random offset into a pre-drawn bank a little
-    taller than the frame, with a random sign: about 2,000 distinct noise fields, so frames of
-    one SIM set practically never share one. A frame whose expected photons were seen before
-    (a static sample under a repeating pattern) reuses its per-pixel mean and σ from a small
-    cache (:meth:`expose_key`), leaving two passes over the frame and the uint16 conversion.
+    taller than the frame, with a random sign: about 4,000 distinct noise fields at 512², so
+    frames of one SIM set practically never share one. A frame whose expected photons were seen
+    before (a static sample under a repeating pattern) reuses its per-pixel mean and σ from a
+    cache (:meth:`expose_key`), leaving two passes over the frame and the uint16 conversion;
+    frames too large for the cache to hold a 25-pattern set are not cached.
 
     Use ``PixelMaps.expose`` where exact Poisson statistics matter (training data, analysis).
     """
 
     MARGIN = 64  # extra rows in the bank: 65 row offsets per bank field
+    MIN_CACHED = 27
 
     def __init__(self, maps: PixelMaps, rng: np.random.Generator, bank_bytes: int = 64 << 20,
                  cache_bytes: int = 256 << 20):
@@ -109,29 +111,34 @@ class FastNoise:
         self._work = np.empty(self.shape, np.float32)
         self._z_max = float(np.abs(self.bank).max())  # no deviate drawn is larger
         self._moments: OrderedDict[Hashable, Moments] = OrderedDict()
-        self._cache_entries = max(0, cache_bytes // (2 * 4 * h * w))
+        entries = cache_bytes // (2 * 4 * h * w)
+        # fewer entries than a 25-pattern set, its WF and the dark would only thrash
+        self._cache_entries = entries if entries >= self.MIN_CACHED else 0
 
     def _rows(self) -> np.ndarray:
         k = self.rng.integers(len(self.bank))
         dy = self.rng.integers(0, self.MARGIN + 1)
         return self.bank[k, dy:dy + self.shape[0]]
 
-    def moments(self, photons: np.ndarray) -> Moments:
+    def moments(self, photons: np.ndarray, check_range: bool = True) -> Moments:
         """Per-pixel mean ADU (plus ½ for rounding) and σ in ADU for expected ``photons``, and
-        whether any draw from the bank can leave the ADU range (else clipping is skipped)."""
+        whether a draw from the bank can leave the ADU range (clipping is skipped if not; the
+        check costs more than one clip, so ``check_range=False`` for moments used once)."""
         p = np.maximum(photons, 0, dtype=np.float32)
         mean = p * self._adu_per_photon
         mean += self._offset_rounding
         sigma = p * self._shot_var_per_photon
         sigma += self._read_var
         np.sqrt(sigma, out=sigma)
+        if not check_range:
+            return Moments(mean, sigma, clip=True)
         reach = sigma * np.float32(self._z_max)
         low, high = (mean - reach).min(), (mean + reach).max()
         return Moments(mean, sigma, clip=bool(low < 0 or high >= self.maps.model.max_adu))
 
     def expose(self, photons: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Camera counts (uint16) for expected ``photons`` (≥ 0) per pixel."""
-        return self._draw(self.moments(photons), out)
+        return self._draw(self.moments(photons, check_range=False), out)
 
     def expose_key(self, key: Hashable, photons: Callable[[], np.ndarray],
                    out: np.ndarray | None = None) -> np.ndarray:
@@ -139,7 +146,7 @@ class FastNoise:
         called only when ``key`` is not among the last frames' cached moments."""
         moments = self._moments.get(key)
         if moments is None:
-            moments = self.moments(photons())
+            moments = self.moments(photons(), check_range=bool(self._cache_entries))
             if self._cache_entries:
                 self._moments[key] = moments
                 if len(self._moments) > self._cache_entries:

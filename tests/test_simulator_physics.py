@@ -126,6 +126,11 @@ def test_fast_noise_has_the_cameras_mean_and_variance_per_pixel() -> None:
     assert not any(np.array_equal(frames[i], frames[i + 1]) for i in range(len(frames) - 1))
     saturated = noise.expose(np.full((48, 48), 1e6, np.float32))
     assert saturated.min() == saturated.max() == 65535
+    # a cache too small to hold a set is not used (it would only thrash)
+    uncached = FastNoise(maps, np.random.default_rng(3), cache_bytes=26 * 2 * 4 * 48 * 48)
+    calls.clear()
+    frames = np.stack([uncached.expose_key("scene", expected) for _ in range(2)])
+    assert len(calls) == 2 and abs(frames.mean() - mean.mean()) < 1.0
 
 
 def test_average_photon_count_of_a_known_image() -> None:
