@@ -160,6 +160,9 @@ def read(path: str | Path | list[str]) -> list[LayerData]:
     path = Path(path[0] if isinstance(path, list) else path)
     if is_run_folder(path):
         images = _images_of_run(path)
+        if not images and any(path.glob("*/*.bin")):
+            raise ValueError(f"{path}: the run was not finalized (only its journals are on "
+                             f"disk); run `livesr recover {path}` first")
         positions = {_position(im.path) for im in images}
         return [layer for im in images
                 for layer in layer_data(im, visible=im.stream != "raw",

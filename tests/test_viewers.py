@@ -115,6 +115,16 @@ def test_napari_opens_an_ome_zarr_run(tmp_path: Path) -> None:
     assert np.asarray(layers["raw 560"].data).shape == (2, 9, SENSOR, SENSOR)
 
 
+def test_an_unfinalized_run_says_to_recover_it(tmp_path: Path) -> None:
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "raw" / "raw_p000.bin").write_bytes(b"")
+    reader = get_reader(str(tmp_path))
+    assert reader is not None
+    with pytest.raises(ValueError, match="livesr recover"):
+        reader(str(tmp_path))
+
+
 def test_the_reader_leaves_other_files_to_other_readers(tmp_path: Path) -> None:
     plain = tmp_path / "plain.ome.tif"
     tifffile.imwrite(plain, np.zeros((4, 4), np.uint16), ome=True)
