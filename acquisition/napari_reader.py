@@ -12,6 +12,7 @@ The layer data needs neither napari nor Qt.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ class StoredImage:
     interval_s: float
     channels: list[tuple[str, float]]  # name, excitation wavelength (nm)
     annotation: dict[str, str]
+    #: acquisition time point of each stored plane when only some were kept (SR of the sets
+    #: shown live), else ``None``: T counts time points
+    time_points: list[int] | None = None
 
     @property
     def has_patterns(self) -> bool:
@@ -77,7 +81,7 @@ def _read_ome_tiff(path: Path) -> StoredImage | None:
     return StoredImage(path, annotation["livesr.stream"], data, float(pixels["PhysicalSizeX"]),
                        float(pixels.get("TimeIncrement") or 0.0),
                        [(str(c["Name"]), float(c.get("ExcitationWavelength", 0.0)))
-                        for c in channels], annotation)
+                        for c in channels], annotation, _sparse_time_points(path))
 
 
 def _livesr_annotation(annotations: dict[str, Any]) -> dict[str, str]:
@@ -102,7 +106,21 @@ def _read_ome_zarr(path: Path) -> StoredImage | None:
     return StoredImage(path, livesr["livesr.stream"], root["0"], float(livesr["pixel_size_um"]),
                        float(livesr.get("interval_s") or 0.0),
                        [(str(c["name"]), float(c["wavelength_nm"])) for c in livesr["channels"]],
-                       {k: str(v) for k, v in livesr.items() if k.startswith("livesr.")})
+                       {k: str(v) for k, v in livesr.items() if k.startswith("livesr.")},
+                       _sparse_time_points(path))
+
+
+def _sparse_time_points(path: Path) -> list[int] | None:
+    """Each plane's acquisition time point, from the per-frame JSON lines beside the image,
+    when the stream kept only some time points (its journal header says ``sparse_t``)."""
+    lines = path.with_name(path.name.split(".")[0] + ".jsonl")
+    if not lines.is_file():
+        return None
+    with lines.open(encoding="utf-8") as f:
+        header = json.loads(f.readline() or "{}")
+        if not header.get("sparse_t"):
+            return None
+        return [int(json.loads(line)["t"]) for line in f if line.strip().endswith("}")]
 
 
 def layer_data(image: StoredImage, visible: bool = True,
@@ -117,27 +135,52 @@ def layer_data(image: StoredImage, visible: bool = True,
     units = ("s" if image.interval_s else "pixel", *("pixel",) * len(pattern_axes),
              "micrometer", "micrometer")
     label = STREAM_LABELS.get(image.stream, image.stream)
+    plane_of_t = _plane_of_time_point(image.time_points)
     layers: list[LayerData] = []
     for c, (name, wavelength) in enumerate(image.channels):
-        title = f"{label} {name}" + (f" {position}" if position else "")
+        title = f"{label} {name}" + (f" {position}" if position else "") + \
+            (" (sets shown live)" if plane_of_t is not None else "")
         meta = {"livesr": dict(image.annotation), "path": str(image.path), "channel": name,
-                "excitation_nm": wavelength, "pixel_size_um": px}
-        layers.append((_channel(image.data, c), {
+                "excitation_nm": wavelength, "pixel_size_um": px,
+                "time_points": image.time_points}
+        data = _channel(image.data, c)
+        if plane_of_t is not None:
+            data = _lazy(data)[plane_of_t]  # the plane shown at each time point
+        layers.append((data, {
             "name": title, "scale": scale, "translate": translate, "units": units,
             "axis_labels": axis_labels, "colormap": LINE_COLORMAPS.get(round(wavelength), "gray"),
             "blending": "additive", "visible": visible, "metadata": meta}, "image"))
     return layers
 
 
+def _plane_of_time_point(time_points: list[int] | None) -> np.ndarray | None:
+    """For a stream that kept only some time points: at each time point up to the last kept
+    one, the newest plane kept by then (what the live display showed), so the stream lines up
+    in time with the raw and WF layers."""
+    if not time_points:
+        return None
+    kept = np.asarray(time_points)
+    at = np.arange(int(kept.max()) + 1)
+    return np.clip(np.searchsorted(kept, at, side="right") - 1, 0, None)
+
+
 def _channel(data: Any, c: int) -> Any:
-    """Channel ``c`` of ``T C …`` data without reading it (a view, or a lazy dask slice)."""
+    """Channel ``c`` of ``T C …`` data without reading it (a view of a memmap, a dask slice
+    of a Zarr array)."""
     if isinstance(data, np.ndarray):
         return data[:, c]
+    return _lazy(data)[:, c]
+
+
+def _lazy(data: Any) -> Any:
+    """``data`` as a dask array (one chunk per time point), or read whole without dask."""
     try:
         import dask.array as da
     except ImportError:
-        return np.asarray(data[:, c])
-    return da.from_zarr(data)[:, c]
+        return np.asarray(data)
+    if isinstance(data, np.ndarray):
+        return da.from_array(data, chunks=(1, *data.shape[1:]))
+    return da.from_zarr(data)
 
 
 def _images_of_run(folder: Path) -> list[StoredImage]:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import tifffile
 from acquisition_support import two_channel_sim_protocol
 
 import acquisition
-from acquisition.napari_reader import get_reader
+from acquisition.napari_reader import _plane_of_time_point, get_reader
 
 SENSOR = 48
 PX = 0.0626
@@ -113,6 +114,29 @@ def test_napari_opens_an_ome_zarr_run(tmp_path: Path) -> None:
     np.testing.assert_allclose(layers["raw 560"].scale, (0.05, 1, PX, PX))
     np.testing.assert_allclose(layers["SR 488"].scale[-2:], PX / 2, atol=1e-4)
     assert np.asarray(layers["raw 560"].data).shape == (2, 9, SENSOR, SENSOR)
+
+
+def test_sr_of_the_sets_shown_live_lines_up_in_time(tmp_path: Path) -> None:
+    components = pytest.importorskip("napari.components")
+    path = two_channel_sim_protocol(tmp_path, SENSOR, "{count: 4}", "{wf: true, sr: displayed}")
+    assert acquisition.run(path, progress=False).completed
+    run = tmp_path / "run"
+    kept = [json.loads(line)["t"] for line in
+            (run / "sr" / "sr_p000_488.jsonl").read_text().splitlines()[1:]]
+    stored = tifffile.imread(run / "sr" / "sr_p000_488.ome.tif")
+    viewer = components.ViewerModel()
+    viewer.open(str(run), plugin="livesr")
+    sr = viewer.layers["SR 488 (sets shown live)"]
+    assert sr.metadata["time_points"] == kept and len(sr.data) == max(kept) + 1
+    shown = np.asarray(sr.data)
+    for t in range(len(shown)):  # the newest SR image kept by time point t
+        newest = max(k for k, t_kept in enumerate(kept) if t_kept <= t or k == 0)
+        np.testing.assert_array_equal(shown[t], stored[newest])
+
+
+def test_each_time_point_shows_the_newest_kept_plane() -> None:
+    np.testing.assert_array_equal(_plane_of_time_point([0, 4, 7]), [0, 0, 0, 0, 1, 1, 1, 2])
+    assert _plane_of_time_point(None) is None and _plane_of_time_point([]) is None
 
 
 def test_an_unfinalized_run_says_to_recover_it(tmp_path: Path) -> None:
