@@ -72,6 +72,10 @@ def finalize_journal(stem: Path, keep_bin: bool = False) -> FinalizeReport:
         # written; each one's acquisition time point stays in its JSON line and DeltaT
         for k, entry in enumerate(journal.frames):
             planes[(k, 0, 0)] = entry
+        # and said once more in the image, for readers that place planes in time
+        header = {**header, "annotation": {
+            **header.get("annotation", {}),
+            "livesr.time_points": ",".join(str(int(e["t"])) for e in journal.frames)}}
     else:
         for entry in journal.frames:
             planes[(int(entry["t"]), int(entry["c"]), int(entry.get("z", 0)))] = entry

@@ -13,6 +13,7 @@ The layer data needs neither napari nor Qt.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,7 @@ def _read_ome_tiff(path: Path) -> StoredImage | None:
     return StoredImage(path, annotation["livesr.stream"], data, float(pixels["PhysicalSizeX"]),
                        float(pixels.get("TimeIncrement") or 0.0),
                        [(str(c["Name"]), float(c.get("ExcitationWavelength", 0.0)))
-                        for c in channels], annotation, _sparse_time_points(path))
+                        for c in channels], annotation, _time_points(annotation))
 
 
 def _livesr_annotation(annotations: dict[str, Any]) -> dict[str, str]:
@@ -103,36 +104,33 @@ def _read_ome_zarr(path: Path) -> StoredImage | None:
     livesr = root.attrs.get("livesr")
     if not isinstance(livesr, dict) or "livesr.stream" not in livesr:
         return None
-    return StoredImage(path, livesr["livesr.stream"], root["0"], float(livesr["pixel_size_um"]),
+    annotation = {k: str(v) for k, v in livesr.items() if k.startswith("livesr.")}
+    return StoredImage(path, annotation["livesr.stream"], root["0"],
+                       float(livesr["pixel_size_um"]),
                        float(livesr.get("interval_s") or 0.0),
                        [(str(c["name"]), float(c["wavelength_nm"])) for c in livesr["channels"]],
-                       {k: str(v) for k, v in livesr.items() if k.startswith("livesr.")},
-                       _sparse_time_points(path))
+                       annotation, _time_points(annotation))
 
 
-def _sparse_time_points(path: Path) -> list[int] | None:
-    """Each plane's acquisition time point, from the per-frame JSON lines beside the image,
-    when the stream kept only some time points (its journal header says ``sparse_t``)."""
-    lines = path.with_name(path.name.split(".")[0] + ".jsonl")
-    if not lines.is_file():
-        return None
-    with lines.open(encoding="utf-8") as f:
-        header = json.loads(f.readline() or "{}")
-        if not header.get("sparse_t"):
-            return None
-        return [int(json.loads(line)["t"]) for line in f if line.strip().endswith("}")]
+def _time_points(annotation: dict[str, str]) -> list[int] | None:
+    """Each plane's acquisition time point, for a stream that kept only some of them (the
+    finalizer writes ``livesr.time_points``), else ``None``."""
+    text = annotation.get("livesr.time_points")  # "0,3" (tifffile may hand it as "(0, 3)")
+    return [int(t) for t in re.findall(r"\d+", text)] if text else None
 
 
 def layer_data(image: StoredImage, visible: bool = True,
                position: str | None = None) -> list[LayerData]:
     """One napari image layer per channel of ``image``: data, layer keywords, ``"image"``."""
     px = image.pixel_um
-    time_scale = image.interval_s or 1.0
+    # napari lines layers up from the last axis: the pattern axis goes first, so that the time
+    # axes of raw (pattern, t, y, x) and WF/SR (t, y, x) coincide
     pattern_axes = ("pattern",) if image.has_patterns else ()
-    axis_labels = ("t", *pattern_axes, "y", "x")
-    scale = (time_scale, *(1.0,) * len(pattern_axes), px, px)
-    translate = (0.0, *(0.0,) * len(pattern_axes), px / 2, px / 2)
-    units = ("s" if image.interval_s else "pixel", *("pixel",) * len(pattern_axes),
+    n_pattern = len(pattern_axes)
+    axis_labels = (*pattern_axes, "t", "y", "x")
+    scale = (*(1.0,) * n_pattern, image.interval_s or 1.0, px, px)
+    translate = (*(0.0,) * n_pattern, 0.0, px / 2, px / 2)
+    units = (*("pixel",) * n_pattern, "s" if image.interval_s else "pixel",
              "micrometer", "micrometer")
     label = STREAM_LABELS.get(image.stream, image.stream)
     plane_of_t = _plane_of_time_point(image.time_points)
@@ -143,9 +141,11 @@ def layer_data(image: StoredImage, visible: bool = True,
         meta = {"livesr": dict(image.annotation), "path": str(image.path), "channel": name,
                 "excitation_nm": wavelength, "pixel_size_um": px,
                 "time_points": image.time_points}
-        data = _channel(image.data, c)
+        data = _channel(image.data, c)  # T [Z] Y X
         if plane_of_t is not None:
             data = _lazy(data)[plane_of_t]  # the plane shown at each time point
+        if n_pattern:
+            data = data.transpose(1, 0, 2, 3)  # pattern, t, y, x (a view)
         layers.append((data, {
             "name": title, "scale": scale, "translate": translate, "units": units,
             "axis_labels": axis_labels, "colormap": LINE_COLORMAPS.get(round(wavelength), "gray"),
@@ -192,25 +192,33 @@ def _images_of_run(folder: Path) -> list[StoredImage]:
     return images
 
 
-def is_run_folder(path: Path) -> bool:
-    """Whether ``path`` is a folder that a LiveSR run wrote."""
-    return path.is_dir() and (path / "run.json").is_file() and \
-        any((path / stream).is_dir() for stream in STREAMS)
+def run_status(path: Path) -> str | None:
+    """The ``status`` in the ``run.json`` of a folder a LiveSR run wrote, else ``None``."""
+    try:
+        run = json.loads((path / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(run.get("status", "")) if isinstance(run, dict) and "livesr_run" in run else None
 
 
 def read(path: str | Path | list[str]) -> list[LayerData]:
-    """napari layers of a LiveSR run folder or image (``[]`` if there is nothing to show)."""
+    """napari layers of a LiveSR run folder or image (``[]`` if there is nothing to show).
+
+    In a folder with several positions, each position's layers are named after it and only
+    the first position's are shown (the others lie on the same pixels)."""
     path = Path(path[0] if isinstance(path, list) else path)
-    if is_run_folder(path):
+    if path.is_dir() and (status := run_status(path)) is not None:
+        if status == "running" or any(path.glob("*/*.bin")):
+            raise ValueError(
+                f"{path}: the run is not finalized (run.json says {status!r}, journals are "
+                f"on disk): if it is still acquiring, open it when it has finished; if it was "
+                f"interrupted, run `livesr recover {path}` first")
         images = _images_of_run(path)
-        if not images and any(path.glob("*/*.bin")):
-            raise ValueError(f"{path}: the run was not finalized (only its journals are on "
-                             f"disk); run `livesr recover {path}` first")
-        positions = {_position(im.path) for im in images}
+        positions = sorted({_position(im.path) for im in images})
         return [layer for im in images
-                for layer in layer_data(im, visible=im.stream != "raw",
-                                        position=_position(im.path) if len(positions) > 1
-                                        else None)]
+                for layer in layer_data(
+                    im, visible=im.stream != "raw" and _position(im.path) == positions[0],
+                    position=_position(im.path) if len(positions) > 1 else None)]
     image = read_image(path)
     return layer_data(image) if image is not None else []
 
@@ -221,13 +229,16 @@ def _position(path: Path) -> str:
 
 
 def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
-    """napari's reader hook: :func:`read` for LiveSR output, ``None`` for anything else."""
+    """napari's reader hook: :func:`read` for LiveSR output, ``None`` for anything else
+    (including files it cannot parse: they are left to other readers)."""
     if isinstance(path, list):
         if len(path) != 1:
             return None
         path = path[0]
     target = Path(path)
-    if is_run_folder(target) or read_image(target) is not None:
+    if target.is_dir() and run_status(target) is not None:
         return read
-    return None
-
+    try:
+        return read if read_image(target) is not None else None
+    except Exception:  # a foreign or damaged file: not ours to open
+        return None

@@ -15,6 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -87,9 +88,13 @@ class Bench:
         Scenes are rendered only on the bench's render thread (never on a camera thread, which
         the interpreter may kill at exit); this waits until the scene is there.
         """
-        key = self.scene_key(line)
+        return self.scene_with_key(line)[1]
+
+    def scene_with_key(self, line: int) -> tuple[SceneKey, NoiselessSet]:
+        """:meth:`scene` and the key it was rendered for (the settings at the moment it was
+        found: a change while waiting is followed)."""
         with _scene_ready:
-            while (scene := _cached_scene(key)) is None:
+            while (scene := _cached_scene(key := self.scene_key(line))) is None:
                 if self._render_error is not None:
                     error, self._render_error = self._render_error, None
                     raise RuntimeError(f"the simulated sample could not be rendered: "
@@ -98,7 +103,7 @@ class Bench:
                     raise RuntimeError(f"bench {self.name!r} was released: no devices attached")
                 self.prepare()
                 _scene_ready.wait(timeout=1.0)
-        return scene
+        return key, scene
 
     def wait_until_rendered(self) -> None:
         """Block until every line's scene in the current settings is rendered."""
@@ -163,14 +168,20 @@ class Bench:
         return self.pattern.at(frame)
 
     def frame_light(self, exposure_ms: float, frame: int | None) -> Light:
-        """``(line, photon-level multiplier)`` of every line whose light reaches the sample in
-        ``frame``."""
-        return tuple((line, scale) for line in LINES
-                     if (scale := self.line_scale(line, exposure_ms, frame)) > 0)
+        """Every line whose light reaches the sample in ``frame``: its photon-level multiplier
+        and the scene it lights (taken together, so a frame never mixes settings)."""
+        lit = []
+        for line in LINES:
+            if (scale := self.line_scale(line, exposure_ms, frame)) > 0:
+                key, scene = self.scene_with_key(line)
+                lit.append(LineLight(line, scale, key, scene))
+        return tuple(lit)
 
     def frame_key(self, light: Light, state: str, roi: tuple[int, int, int, int]) -> Hashable:
         """What decides a frame's expected photons: equal keys, equal images."""
-        return state, roi, tuple((line, scale, self.scene_key(line)) for line, scale in light)
+        if not light:
+            return "dark", roi
+        return state, roi, tuple((lit.line, lit.scale, lit.scene_key) for lit in light)
 
     def expected_photons(self, light: Light, state: str,
                          roi: tuple[int, int, int, int]) -> np.ndarray | None:
@@ -179,23 +190,33 @@ class Bench:
         in the dark."""
         x, y, w, h = roi
         total: np.ndarray | None = None
-        for line, scale in light:
-            scene = self.scene(line)
-            frames = scene.raw_photons
+        for lit in light:
+            frames = lit.scene.raw_photons
             if state == WF_PATTERN:
-                img = scene.wf_photons
+                img = lit.scene.wf_photons
             elif int(state) < len(frames):
                 img = frames[int(state)]
             else:
                 raise ValueError(f"pattern {state} does not exist in the {len(frames)}-pattern "
-                                 f"{self.mode} scene")
-            part = img[y:y + h, x:x + w] * scale
+                                 f"{lit.scene_key[1]} scene")
+            part = img[y:y + h, x:x + w] * lit.scale
             total = part if total is None else total + part
         return total
 
 
-Light = tuple[tuple[int, float], ...]
 SceneKey = tuple[int, Mode, str, int, int]  # line, mode, structure, seed, sensor size
+
+
+class LineLight(NamedTuple):
+    """One line's light in one frame."""
+
+    line: int
+    scale: float  # photon-level multiplier
+    scene_key: SceneKey
+    scene: NoiselessSet
+
+
+Light = tuple[LineLight, ...]
 _scene_cache: OrderedDict[SceneKey, NoiselessSet] = OrderedDict()
 _scene_ready = threading.Condition()
 SCENE_CACHE_SIZE = 12

@@ -84,25 +84,27 @@ class FastNoise:
     """Real-time noise: shot and read noise together as one Gaussian per pixel, of variance
     gain²·QE·photons + σ_read² (exact in mean and variance), over the pixel maps' offsets.
 
-    The normal deviates are blocks of rows at a random offset into a pre-drawn bank a little
-    taller than the frame, with a random sign: about 4,000 distinct noise fields at 512², so
-    frames of one SIM set practically never share one. A frame whose expected photons were seen
-    before (a static sample under a repeating pattern) reuses its per-pixel mean and σ from a
-    cache (:meth:`expose_key`), leaving two passes over the frame and the uint16 conversion;
-    frames too large for the cache to hold a 25-pattern set are not cached.
+    The normal deviates are a frame-sized window at a random row and column offset into a
+    pre-drawn bank a little larger than the frame, with a random sign: about a million
+    distinct noise fields at 512², so frames of one SIM set practically never share one. A
+    frame whose expected photons were seen before (a static sample under a repeating pattern)
+    reuses its per-pixel mean and σ from a cache (:meth:`expose_key`), leaving two passes over
+    the frame and the uint16 conversion; frames too large for the cache to hold a 25-pattern
+    set are not cached.
 
     Use ``PixelMaps.expose`` where exact Poisson statistics matter (training data, analysis).
     """
 
-    MARGIN = 64  # extra rows in the bank: 65 row offsets per bank field
+    MARGIN = 128  # extra rows and columns in the bank: 129² offsets per bank field
     MIN_CACHED = 27
 
     def __init__(self, maps: PixelMaps, rng: np.random.Generator, bank_bytes: int = 64 << 20,
                  cache_bytes: int = 256 << 20):
         self.shape = h, w = maps.offset.shape
-        n = int(np.clip(bank_bytes // (4 * (h + self.MARGIN) * w), 2, 32))
+        n = int(np.clip(bank_bytes // (4 * (h + self.MARGIN) * (w + self.MARGIN)), 2, 32))
         self.maps, self.rng = maps, rng
-        self.bank = rng.standard_normal((n, h + self.MARGIN, w), dtype=np.float32)
+        self.bank = rng.standard_normal((n, h + self.MARGIN, w + self.MARGIN),
+                                        dtype=np.float32)
         qe, gain = np.float32(maps.model.qe), maps.gain
         self._adu_per_photon = gain * qe
         self._shot_var_per_photon = gain * gain * qe
@@ -115,10 +117,10 @@ class FastNoise:
         # fewer entries than a 25-pattern set, its WF and the dark would only thrash
         self._cache_entries = entries if entries >= self.MIN_CACHED else 0
 
-    def _rows(self) -> np.ndarray:
+    def _window(self) -> np.ndarray:
         k = self.rng.integers(len(self.bank))
-        dy = self.rng.integers(0, self.MARGIN + 1)
-        return self.bank[k, dy:dy + self.shape[0]]
+        dy, dx = self.rng.integers(0, self.MARGIN + 1, size=2)
+        return self.bank[k, dy:dy + self.shape[0], dx:dx + self.shape[1]]
 
     def moments(self, photons: np.ndarray, check_range: bool = True) -> Moments:
         """Per-pixel mean ADU (plus ½ for rounding) and σ in ADU for expected ``photons``, and
@@ -157,7 +159,7 @@ class FastNoise:
 
     def _draw(self, moments: Moments, out: np.ndarray | None) -> np.ndarray:
         e = self._work
-        np.multiply(self._rows(), moments.sigma, out=e)
+        np.multiply(self._window(), moments.sigma, out=e)
         if self.rng.integers(2):
             e += moments.mean
         else:

@@ -157,7 +157,7 @@ class SimCamera(_OnBench, CameraDevice):
                     time.sleep(wait)  # the exposure itself
                 yield {
                     "LiveSR-Pattern": state,
-                    "LiveSR-Lines": ",".join(str(line) for line, _ in light) or "none",
+                    "LiveSR-Lines": ",".join(str(lit.line) for lit in light) or "none",
                     "LiveSR-SequenceIndex": str(i),
                 }
                 i += 1

@@ -12,7 +12,7 @@ from pymmcore_plus.experimental.unicore import UniMMCore
 
 from hardware.core import create_core, resolve_config
 from hardware.sim_events import expand_sim_events
-from simulators.bench import LINES, Bench
+from simulators.bench import LINES, Bench, attach, detach
 
 ROI = (192, 192, 128, 128)  # x, y, w, h inside the 512² sensor
 
@@ -173,6 +173,29 @@ def test_exact_noise_is_reproducible_from_the_seed(core: UniMMCore) -> None:
     core.snapImage()
     np.testing.assert_array_equal(snaps[0], snaps[1])
     assert not np.array_equal(snaps[0], core.getImage())
+
+
+def test_a_frames_noise_key_and_photons_come_from_one_scene() -> None:
+    """The camera caches noise moments by a frame's key: the key and the expected photons are
+    taken from the same scene even when the sample changes in between."""
+    bench = attach(f"one-scene-{id(object())}")
+    try:
+        bench.sensor_size = 64
+        bench.emission_on[488], bench.power_mw[488], bench.aotf_open = True, 10.0, True
+        bench.aotf_percent[488].value = "100"
+        roi = (0, 0, 64, 64)
+        light = bench.frame_light(10.0, None)
+        bench.structures[488] = "er"  # the sample changes after the frame's light was taken
+        photons = bench.expected_photons(light, "0", roi)
+        key = bench.frame_key(light, "0", roi)
+        assert photons is not None and light[0].scene_key[2] == "microtubules"
+        np.testing.assert_array_equal(photons, light[0].scene.raw_photons[0] * light[0].scale)
+        now = bench.frame_light(10.0, None)
+        assert now[0].scene_key[2] == "er" and bench.frame_key(now, "0", roi) != key
+        assert not np.array_equal(bench.expected_photons(now, "0", roi), photons)
+        assert bench.frame_key((), "0", roi) == bench.frame_key((), "WF", roi)  # one dark
+    finally:
+        detach(bench)
 
 
 def test_exposure_time_is_honoured(core: UniMMCore) -> None:

@@ -126,6 +126,8 @@ def test_fast_noise_has_the_cameras_mean_and_variance_per_pixel() -> None:
     assert not any(np.array_equal(frames[i], frames[i + 1]) for i in range(len(frames) - 1))
     saturated = noise.expose(np.full((48, 48), 1e6, np.float32))
     assert saturated.min() == saturated.max() == 65535
+    cached = noise.expose_key("bright", lambda: np.full((48, 48), 1e6, np.float32))
+    assert cached.min() == 65535  # cached moments that can leave the ADU range are clipped
     # a cache too small to hold a set is not used (it would only thrash)
     uncached = FastNoise(maps, np.random.default_rng(3), cache_bytes=26 * 2 * 4 * 48 * 48)
     calls.clear()

@@ -20,6 +20,8 @@ from acquisition_support import two_channel_sim_protocol
 
 import acquisition
 from acquisition.napari_reader import _plane_of_time_point, get_reader
+from acquisition.writers import ChannelInfo, RunWriters, finalize_all
+from hardware.frameset import FrameSet
 
 SENSOR = 48
 PX = 0.0626
@@ -76,8 +78,12 @@ def test_napari_opens_a_run_folder_at_scale(tiff_run: Path) -> None:
     assert set(layers) == {"raw 488", "raw 560", "WF 488", "WF 560", "SR 488"}
     raw, wf, sr = layers["raw 488"], layers["WF 488"], layers["SR 488"]
     assert not raw.visible and wf.visible and sr.visible
-    assert raw.data.shape == (2, 9, SENSOR, SENSOR) and raw.axis_labels[1] == "pattern"
-    np.testing.assert_allclose(raw.scale, (0.05, 1, PX, PX))
+    assert raw.data.shape == (9, 2, SENSOR, SENSOR) and raw.axis_labels[0] == "pattern"
+    # napari lines layers up from their last axis: every layer's axes are the viewer's last
+    assert tuple(viewer.dims.axis_labels) == ("pattern", "t", "y", "x")
+    for layer in viewer.layers:
+        assert tuple(layer.axis_labels) == tuple(viewer.dims.axis_labels[-layer.ndim:])
+    np.testing.assert_allclose(raw.scale, (1, 0.05, PX, PX))
     np.testing.assert_allclose(wf.scale, (0.05, PX, PX))
     np.testing.assert_allclose(sr.scale, (0.05, PX / 2, PX / 2), atol=1e-4)
     assert str(sr.units[-1]) == "micrometer"
@@ -111,27 +117,47 @@ def test_napari_opens_an_ome_zarr_run(tmp_path: Path) -> None:
     viewer.open(str(run), plugin="livesr")
     layers = {layer.name: layer for layer in viewer.layers}
     assert set(layers) == {"raw 488", "raw 560", "WF 488", "WF 560", "SR 488"}
-    np.testing.assert_allclose(layers["raw 560"].scale, (0.05, 1, PX, PX))
+    np.testing.assert_allclose(layers["raw 560"].scale, (1, 0.05, PX, PX))
     np.testing.assert_allclose(layers["SR 488"].scale[-2:], PX / 2, atol=1e-4)
-    assert np.asarray(layers["raw 560"].data).shape == (2, 9, SENSOR, SENSOR)
+    assert np.asarray(layers["raw 560"].data).shape == (9, 2, SENSOR, SENSOR)
 
 
-def test_sr_of_the_sets_shown_live_lines_up_in_time(tmp_path: Path) -> None:
+def _frame_set(t: int, position: int) -> FrameSet:
+    return FrameSet(t=t, channel="488", position=position, line_nm=488,
+                    frames=np.full((9, 8, 8), 10 * position + t, np.uint16),
+                    patterns=tuple("012345678"), timestamps_ms=np.arange(9.0) + 100 * t,
+                    exposure_ms=1.0, laser_powers_mw={488: 1.0}, hardware_sequenced=True)
+
+
+def test_sr_of_the_sets_shown_live_lines_up_in_time_and_positions_stay_apart(
+        tmp_path: Path) -> None:
+    """Written as a run does: 5 time points at 2 positions, SR kept for t = 0 and 3 only."""
     components = pytest.importorskip("napari.components")
-    path = two_channel_sim_protocol(tmp_path, SENSOR, "{count: 4}", "{wf: true, sr: displayed}")
-    assert acquisition.run(path, progress=False).completed
-    run = tmp_path / "run"
-    kept = [json.loads(line)["t"] for line in
-            (run / "sr" / "sr_p000_488.jsonl").read_text().splitlines()[1:]]
-    stored = tifffile.imread(run / "sr" / "sr_p000_488.ome.tif")
+    channel = ChannelInfo(0, "488", 488, {"method": "dfcan", "scale": 2})
+    writers = RunWriters(tmp_path, [channel], 9, PX, 0.0, "tirf-sim", save_wf=True,
+                         positions=[{"name": "A"}, {"name": "B"}], sr_every=False)
+    for t in range(5):
+        for p in (0, 1):
+            writers.write_set(_frame_set(t, p))
+            if t in (0, 3):
+                writers.write_sr(np.full((16, 16), (10 * p + t) / 100, np.float32),
+                                 {"channel": "488", "t": t, "p": p, "timestamp_ms": 100.0 * t,
+                                  "exposure_ms": 1.0})
+    writers.close()
+    finalize_all(writers.stems())
+    (tmp_path / "run.json").write_text(json.dumps({"livesr_run": 1, "status": "finished"}))
+
     viewer = components.ViewerModel()
-    viewer.open(str(run), plugin="livesr")
-    sr = viewer.layers["SR 488 (sets shown live)"]
-    assert sr.metadata["time_points"] == kept and len(sr.data) == max(kept) + 1
-    shown = np.asarray(sr.data)
-    for t in range(len(shown)):  # the newest SR image kept by time point t
-        newest = max(k for k, t_kept in enumerate(kept) if t_kept <= t or k == 0)
-        np.testing.assert_array_equal(shown[t], stored[newest])
+    viewer.open(str(tmp_path), plugin="livesr")
+    layers = {layer.name: layer for layer in viewer.layers}
+    assert {"WF 488 p000", "WF 488 p001", "SR 488 p000 (sets shown live)"} <= set(layers)
+    assert layers["WF 488 p000"].visible and not layers["WF 488 p001"].visible
+    sr = layers["SR 488 p001 (sets shown live)"]
+    assert sr.metadata["time_points"] == [0, 3] and not sr.visible
+    shown = np.asarray(sr.data)[:, 0, 0] / 65535 * 100  # the value written: 10·p + t kept
+    np.testing.assert_allclose(shown, [10, 10, 10, 13], atol=0.01)
+    np.testing.assert_array_equal(np.asarray(layers["WF 488 p001"].data)[:, 0, 0],
+                                  [10, 11, 12, 13, 14])
 
 
 def test_each_time_point_shows_the_newest_kept_plane() -> None:
@@ -141,11 +167,11 @@ def test_each_time_point_shows_the_newest_kept_plane() -> None:
 
 def test_an_unfinalized_run_says_to_recover_it(tmp_path: Path) -> None:
     (tmp_path / "raw").mkdir()
-    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "run.json").write_text(json.dumps({"livesr_run": 1, "status": "running"}))
     (tmp_path / "raw" / "raw_p000.bin").write_bytes(b"")
     reader = get_reader(str(tmp_path))
     assert reader is not None
-    with pytest.raises(ValueError, match="livesr recover"):
+    with pytest.raises(ValueError, match=r"still acquiring.*livesr recover"):
         reader(str(tmp_path))
 
 
@@ -155,3 +181,11 @@ def test_the_reader_leaves_other_files_to_other_readers(tmp_path: Path) -> None:
     assert get_reader(str(plain)) is None
     assert get_reader(str(tmp_path)) is None  # a folder without run.json
     assert get_reader(str(tmp_path / "missing.ome.tif")) is None
+    (tmp_path / "damaged.ome.tif").write_bytes(b"II*\x00" + bytes(100))
+    assert get_reader(str(tmp_path / "damaged.ome.tif")) is None
+    (tmp_path / "empty.ome.zarr").mkdir()
+    assert get_reader(str(tmp_path / "empty.ome.zarr")) is None
+    other = tmp_path / "other"
+    (other / "raw").mkdir(parents=True)
+    (other / "run.json").write_text(json.dumps({"status": "finished"}))  # not LiveSR's
+    assert get_reader(str(other)) is None
