@@ -25,20 +25,28 @@ def Generator(in_channels: int = 1, scale: int = 2, size_psc: int | None = 128) 
 
 
 class DiscriminatorConfig(BaseModel):
-    """Architecture of the discriminator (only its input channels vary)."""
+    """Architecture of the discriminator (defaults: the official one)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     in_channels: int = Field(default=1, ge=1)
+    widths: tuple[int, ...] = Field(
+        default=(32, 64, 128, 256, 512), min_length=1,
+        description="channels of the conv blocks; the first conv has widths[0]")
+    stride: int = Field(
+        default=1, ge=1, le=2,
+        description="stride of each block's second conv (1: official; 2 halves the image per "
+                    "block, for CPUs)")
 
 
-def _conv_block(in_channels: int, channel_size: tuple[int, int]) -> list[nn.Module]:
-    """The official ``conv_block2d``: two conv3×3 + LeakyReLU(0.1), no stride."""
+def _conv_block(in_channels: int, channel_size: tuple[int, int],
+                stride: int = 1) -> list[nn.Module]:
+    """The official ``conv_block2d``: two conv3×3 + LeakyReLU(0.1) (no stride officially)."""
     a, b = channel_size
     return [
         nn.Conv2d(in_channels, a, kernel_size=3, padding=1),
         nn.LeakyReLU(0.1),
-        nn.Conv2d(a, b, kernel_size=3, padding=1),
+        nn.Conv2d(a, b, kernel_size=3, padding=1, stride=stride),
         nn.LeakyReLU(0.1),
     ]
 
@@ -47,20 +55,23 @@ class Discriminator(nn.Module):
     """The official DFGAN discriminator (``DFGAN50.Discriminator``).
 
     conv3×3(32) + LeakyReLU(0.1), conv blocks at 32, 64, 128, 256, 512 (no strides), global mean,
-    Dense 256 + LeakyReLU(0.1), Dense 1 + sigmoid. ``(N, in_channels, H, W)`` → ``(N, 1)``.
+    Dense 256 + LeakyReLU(0.1), Dense 1 + sigmoid; ``widths`` and ``stride`` make it smaller.
+    ``(N, in_channels, H, W)`` → ``(N, 1)``.
     """
 
     def __init__(self, config: DiscriminatorConfig | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else DiscriminatorConfig()
-        layers: list[nn.Module] = [nn.Conv2d(self.config.in_channels, 32, kernel_size=3, padding=1)]
+        cfg = self.config
+        first = cfg.widths[0]
+        layers: list[nn.Module] = [nn.Conv2d(cfg.in_channels, first, kernel_size=3, padding=1)]
         layers.append(nn.LeakyReLU(0.1))
-        previous = 32
-        for width in (32, 64, 128, 256, 512):
-            layers += _conv_block(previous, (width, width))
+        previous = first
+        for width in cfg.widths:
+            layers += _conv_block(previous, (width, width), cfg.stride)
             previous = width
         self.features = nn.Sequential(*layers)
-        self.dense = nn.Linear(512, 256)
+        self.dense = nn.Linear(previous, 256)
         self.act = nn.LeakyReLU(0.1)
         self.classifier = nn.Linear(256, 1)
         keras_init_(self)

@@ -25,9 +25,9 @@ class PatternSettings(BaseModel):
     n_orientations: int = Field(3, ge=1)
     n_phases: int = Field(3, ge=1)
     frequency_fraction: float = Field(
-        0.9, gt=0, lt=1,
-        description="pattern frequency as a fraction of the detection cutoff (inside the OTF, "
-                    "so the carrier is detectable)",
+        0.9, gt=0, le=1.1,
+        description="pattern frequency as a fraction of the detection cutoff; TIRF excitation "
+                    "at a shorter wavelength than the emission can place it a little beyond",
     )
     modulation: float = Field(0.9, ge=0, le=1, description="m₁, first-harmonic depth")
     second_harmonic: float = Field(0.0, ge=0, le=1, description="m₂ (nonlinear SIM)")

@@ -72,12 +72,21 @@ def sample_scenes(
 ) -> Iterator[tuple[str, int, NoiselessSet]]:
     """The noiseless scenes behind :func:`training_pairs`: ``(structure, sample_seed, scene)``
     for ``n_samples`` samples (forever if ``None``), cycling through ``structures``."""
+    for i, sample_seed in enumerate(_sample_seeds(seed, n_samples)):
+        structure = structures[i % len(structures)]
+        yield structure, sample_seed, render_set(structure, mode, size, sample_seed, optics)
+
+
+def _sample_seeds(seed: int, n_samples: int | None) -> Iterator[int]:
     root = np.random.SeedSequence(seed)
     counter = itertools.count() if n_samples is None else range(n_samples)
-    for i in counter:
-        structure = structures[i % len(structures)]
-        sample_seed = int(root.spawn(1)[0].generate_state(1)[0])
-        yield structure, sample_seed, render_set(structure, mode, size, sample_seed, optics)
+    for _ in counter:
+        yield int(root.spawn(1)[0].generate_state(1)[0])
+
+
+def sample_seeds(seed: int, n_samples: int) -> list[int]:
+    """The seeds of the first ``n_samples`` samples that :func:`sample_scenes` draws."""
+    return list(_sample_seeds(seed, n_samples))
 
 
 def noise_seed(sample_seed: int, photons: float, realisation: int = 0) -> list[int]:

@@ -73,11 +73,15 @@ def render_set(
     patterns: PatternSettings | None = None,
     fine_factor: int | None = None,
     cell_seed: int | None = None,
+    gt_frequency_fraction: float | None = None,
 ) -> NoiselessSet:
     """Render ``structure`` as a ``size``×``size`` camera image set in ``mode`` (noiseless).
 
     ``cell_seed`` draws the cell outline separately from the structure (the default: from
     ``seed``), so that several structures, one per laser line, can share one cell.
+    ``gt_frequency_fraction`` fixes the ground truth's cutoff at ``k_c·(1 + h·fraction)``
+    whatever the pattern (default: the pattern's own frequency), so that cells recorded with
+    different patterns share one target resolution.
     """
     optics = optics or Optics()
     patterns = patterns or default_patterns(mode)
@@ -102,7 +106,9 @@ def render_set(
     phases = phase_offsets(patterns, phase_rng)
     raw = illuminate_and_detect(sample, fine_px, fine_factor, optics, patterns, kvecs, phases)
 
-    gt_cutoff = optics.cutoff_per_nm * (1 + patterns.harmonics() * patterns.frequency_fraction)
+    gt_fraction = (patterns.frequency_fraction if gt_frequency_fraction is None
+                   else gt_frequency_fraction)
+    gt_cutoff = optics.cutoff_per_nm * (1 + patterns.harmonics() * gt_fraction)
     gt_fine = apply_otf(sample, incoherent_otf(fine_shape, fine_px, gt_cutoff, "ideal"))
     gt = bin_pixels(gt_fine, fine_factor // patterns.sr_factor) * patterns.sr_factor**2
 

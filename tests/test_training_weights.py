@@ -22,7 +22,7 @@ def summary() -> dict:
 
 
 def test_files_rebuild_their_models() -> None:
-    expected_channels = {"dfcan-sisr": 1, "dfcan-sim": 9}
+    expected_channels = {"dfcan-sisr": 1, "dfcan-sim": 9, "dfgan": 1}
     for name in DEMO_WEIGHTS:
         path = demo_weights_path(name)
         assert path.stat().st_size < MAX_BYTES
@@ -31,7 +31,7 @@ def test_files_rebuild_their_models() -> None:
         assert model.config.scale == 2
     assert "sisr" in demo_weights_path("dfcan-sisr").name
     with pytest.raises(ValueError, match="unknown demo weights"):
-        demo_weights_path("dfgan")
+        demo_weights_path("dfcan-nl-sim")
 
 
 def test_stored_heldout_scores_beat_upsampled_wf(summary: dict) -> None:
@@ -64,7 +64,8 @@ def test_recomputed_heldout_scores_match_the_stored_ones(summary: dict) -> None:
 def test_readme_states_the_stored_numbers(summary: dict) -> None:
     text = README.read_text()
     for level, s in summary["heldout"]["mean_nrmse"].items():
-        row = f"| {level} | {s['wf']:.3f} | {s['dfcan-sisr']:.3f} | {s['dfcan-sim']:.3f} |"
+        row = (f"| {level} | {s['wf']:.3f} | {s['dfcan-sisr']:.3f} | {s['dfcan-sim']:.3f} | "
+               f"{s['dfgan']:.3f} |")
         assert row in text, row
     for name, entry in summary["weights"].items():
         assert entry["command"] in text, name

@@ -1,7 +1,9 @@
 """The evaluation matrix: every structure × photon level, every reconstruction, every metric.
 
 Each raw set is reconstructed by each method and scored against its ground truth with the
-official metrics (:mod:`inference.metrics.quality`: NRMSE, SSIM, MS-SSIM, PSNR), its resolution
+official metrics (:mod:`inference.metrics.quality`: NRMSE, SSIM, MS-SSIM, PSNR), the NRMSE after
+the best affine fit ``a·x + b`` to the truth over the truth's spread
+(:func:`inference.metrics.error.nrmse`: a dark background earns nothing), its resolution
 by decorrelation analysis, and, where a second noise realisation exists, by FRC. Wide-field
 resolutions are measured on the camera grid (interpolation would colour the noise that both
 resolution measures assume white); the rest on the SR grid.
@@ -32,6 +34,7 @@ __all__ = ["METRICS", "MatrixResult", "classify", "run_matrix", "score_set"]
 #: metric name -> (label, lower is better)
 METRICS: dict[str, tuple[str, bool]] = {
     "nrmse": ("NRMSE", True),
+    "nrmse_affine": ("NRMSE, affine-fitted", True),
     "ssim": ("SSIM", False),
     "ms_ssim": ("MS-SSIM", False),
     "psnr": ("PSNR (dB)", False),
@@ -93,6 +96,7 @@ def score_set(item: EvalSet, methods: dict[str, Any], decorrelation: bool = True
               ) -> list[dict[str, Any]]:
     """One row per method: the set's scores against its ground truth."""
     from inference.metrics.decorrelation import decorrelation_resolution
+    from inference.metrics.error import nrmse as nrmse_affine
     from inference.metrics.frc import frc
     from inference.metrics.quality import ms_ssim, nrmse, psnr, ssim
 
@@ -104,7 +108,8 @@ def score_set(item: EvalSet, methods: dict[str, Any], decorrelation: bool = True
         row: dict[str, Any] = {
             "structure": item.structure, "level": item.level, "cell": item.cell,
             "measured_photons": round(item.measured_photons, 3), "method": name,
-            "nrmse": nrmse(item.gt, image), "ssim": ssim(item.gt, image),
+            "nrmse": nrmse(item.gt, image), "nrmse_affine": nrmse_affine(image, item.gt),
+            "ssim": ssim(item.gt, image),
             "ms_ssim": ms_ssim(item.gt, image), "psnr": psnr(item.gt, image),
             "resolution_nm": math.nan, "frc_nm": math.nan, "note": result.note or "",
         }

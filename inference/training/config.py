@@ -21,6 +21,7 @@ __all__ = [
     "DataConfig",
     "GanConfig",
     "OptimConfig",
+    "SceneBankData",
     "SimulatedData",
     "TiffPairsData",
     "TrainConfig",
@@ -53,6 +54,60 @@ class SimulatedData(_Section):
     cache: Path | None = Field(
         default=None, description="the .npz pool of pairs (default: RUN_DIR/simulated_pool.npz)"
     )
+
+
+_Range = tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]
+
+
+class SceneBankData(_Section):
+    """The simulated microscope as a bank of noiseless scenes on disk (memory-mapped), with the
+    photon level, camera noise, pattern order and crop drawn afresh for every training crop.
+
+    Every cell is rendered once with its own pattern (frequency, angles, phases, modulation and
+    background drawn from the ranges below) and a ground truth of one fixed resolution; a crop
+    is then recorded at a photon level drawn log-uniformly from ``photons``, so the network
+    never sees the same noise twice. Validation cells (seed + 1) are recorded once at
+    ``val_photon_levels``.
+    """
+
+    kind: Literal["scene_bank"] = "scene_bank"
+    input_kind: Literal["wf", "sim"] = "sim"
+    mode: Literal["tirf-sim", "gi-sim"] = "tirf-sim"
+    structures: tuple[Literal["ccp", "er", "microtubules", "factin"], ...] = (
+        "ccp", "er", "microtubules", "factin",
+    )
+    image_size: int = Field(default=128, ge=32, description="camera pixels per scene")
+    train_cells: int = Field(default=400, ge=1)
+    val_cells: int = Field(default=8, ge=1)
+    seed: int = Field(default=0, description="training cells; validation cells use seed + 1")
+    photons: _Range = Field(default=(10.0, 800.0),
+                            description="average photon count per crop, drawn log-uniformly")
+    val_photon_levels: tuple[Annotated[float, Field(gt=0)], ...] = (15, 40, 100, 300, 600)
+    frequency_fraction: _Range = Field(
+        default=(0.85, 1.05), description="pattern frequency per cell, fraction of k_c")
+    gt_frequency_fraction: float = Field(
+        default=0.9, gt=0, description="the ground truth's resolution: k_c·(1 + this)")
+    modulation: _Range = (0.5, 0.95)
+    background_fraction: _Range = (0.0, 0.1)
+    random_angles: bool = Field(default=True, description="a random first orientation per cell")
+    shuffle_pattern_order: bool = Field(
+        default=True, description="permute the orientations and reverse the phase steps of a "
+                                  "crop at random (frames stay grouped by orientation)")
+    bank: Path | None = Field(default=None, description="bank folder (default RUN_DIR/bank)")
+
+    @model_validator(mode="after")
+    def _ordered_ranges(self) -> SceneBankData:
+        for name in ("photons", "frequency_fraction", "modulation", "background_fraction"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name}: the lower end {low} is above the upper end {high}")
+        if self.photons[0] <= 0:
+            raise ValueError("photons: the lower end must be > 0")
+        if self.frequency_fraction[0] <= 0 or self.frequency_fraction[1] > 1.1:
+            raise ValueError("frequency_fraction: must lie in (0, 1.1]")
+        if self.modulation[1] > 1:
+            raise ValueError("modulation: at most 1")
+        return self
 
 
 class BioSRData(_Section):
@@ -88,7 +143,8 @@ class TiffPairsData(_Section):
         return self
 
 
-DataConfig = Annotated[SimulatedData | BioSRData | TiffPairsData, Field(discriminator="kind")]
+DataConfig = Annotated[SimulatedData | SceneBankData | BioSRData | TiffPairsData,
+                       Field(discriminator="kind")]
 
 
 class OptimConfig(_Section):
@@ -103,12 +159,21 @@ class OptimConfig(_Section):
     checkpoint_every: int | None = Field(
         default=None, ge=1, description="write the resume checkpoint every N (default: val_every)"
     )
+    schedule: Literal["plateau", "cosine"] = Field(
+        default="plateau", description="plateau: halve on a validation plateau (official); "
+                                       "cosine: warm up, then a cosine decay to min_lr")
+    warmup: int = Field(default=0, ge=0, description="linear warm-up iterations (cosine)")
     lr_factor: float = Field(default=0.5, gt=0, lt=1)
     lr_patience: int = Field(default=3, ge=0, description="validations without improvement")
     min_lr: float = Field(default=1e-6, ge=0)
-    amp: bool = Field(default=True, description="mixed precision (CUDA only)")
+    amp: bool = Field(default=True, description="fp16 mixed precision on CUDA")
+    amp_cpu: bool = Field(default=False, description="bf16 autocast on the CPU, where it has "
+                                                     "native bf16 (AVX512-BF16 or AMX)")
     seed: int = 0
     num_threads: int | None = Field(default=None, ge=1, description="torch CPU threads")
+    data_workers: int = Field(
+        default=0, ge=0, description="processes that draw the next batches ahead of the "
+                                     "steps (0: drawn in the loop); the same batches either way")
 
 
 class GanConfig(_Section):
@@ -117,6 +182,11 @@ class GanConfig(_Section):
     discriminator_lr: float = Field(default=2e-5, gt=0)
     generator_steps_per_discriminator_step: int = Field(default=3, ge=1)
     adversarial_weight: float = Field(default=0.1, ge=0)
+    discriminator_widths: tuple[Annotated[int, Field(ge=1)], ...] = Field(
+        default=(32, 64, 128, 256, 512), min_length=1,
+        description="the discriminator's block widths (official: 32 … 512)")
+    discriminator_stride: int = Field(default=1, ge=1, le=2,
+                                      description="1: official; 2 for CPU training")
 
 
 class TrainConfig(_Section):
@@ -125,6 +195,8 @@ class TrainConfig(_Section):
     name: str = Field(default="dfcan", min_length=1)
     output_dir: Path = Field(default=Path("runs"), description="runs go to OUTPUT_DIR/NAME")
     model: DFCANConfig = DFCANConfig()
+    init_weights: Path | None = Field(
+        default=None, description="start from these weights (fine-tuning; the same model)")
     data: DataConfig
     optim: OptimConfig = OptimConfig()
     gan: GanConfig | None = None
@@ -150,7 +222,7 @@ class TrainConfig(_Section):
 
 def _location(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if not (isinstance(p, str) and p in
-                                         ("simulated", "biosr", "tiff_pairs"))]
+                                         ("simulated", "scene_bank", "biosr", "tiff_pairs"))]
     return ".".join(parts) or "(top level)"
 
 

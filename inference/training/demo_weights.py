@@ -24,13 +24,14 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 
 #: name -> (file in inference/weights, training config in inference/training/configs)
 DEMO_WEIGHTS: dict[str, tuple[str, str]] = {
-    "dfcan-sisr": ("dfcan_sisr_demo.safetensors", "demo_dfcan_sisr.yaml"),
-    "dfcan-sim": ("dfcan_sim_demo.safetensors", "demo_dfcan_sim.yaml"),
+    "dfcan-sisr": ("dfcan_sisr_demo.safetensors", "dfcan_sisr_tirf.yaml"),
+    "dfcan-sim": ("dfcan_sim_demo.safetensors", "dfcan_sim_tirf.yaml"),
+    "dfgan": ("dfgan_demo.safetensors", "dfgan_tirf.yaml"),
 }
 
 
 def demo_weights_path(name: str) -> Path:
-    """The shipped weights file for ``name`` (``dfcan-sisr`` or ``dfcan-sim``)."""
+    """The shipped weights file for ``name`` (``dfcan-sisr``, ``dfcan-sim`` or ``dfgan``)."""
     if name not in DEMO_WEIGHTS:
         raise ValueError(f"unknown demo weights {name!r} (known: {', '.join(DEMO_WEIGHTS)})")
     path = WEIGHTS_DIR / DEMO_WEIGHTS[name][0]

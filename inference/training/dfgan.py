@@ -32,7 +32,9 @@ class DFGANTrainer(Trainer):
     def __init__(self, config: TrainConfig, run_dir: Path | None = None, **kwargs: Any) -> None:
         super().__init__(config, run_dir, **kwargs)
         self.gan: GanConfig = config.gan or GanConfig()
-        self.disc_net = Discriminator(DiscriminatorConfig(in_channels=1)).to(self.device)
+        self.disc_net = Discriminator(DiscriminatorConfig(
+            in_channels=1, widths=self.gan.discriminator_widths,
+            stride=self.gan.discriminator_stride)).to(self.device)
         self.discriminator: nn.Module = (DistributedDataParallel(self.disc_net)
                                          if self.dist.active else self.disc_net)
         self.d_optimizer = torch.optim.Adam(self.disc_net.parameters(),
@@ -59,6 +61,10 @@ class DFGANTrainer(Trainer):
         self.d_scaler.step(self.d_optimizer)
         self.d_scaler.update()
         return float(loss.detach())
+
+    def streams(self, step: int) -> tuple[int, ...]:
+        k = self.gan.generator_steps_per_discriminator_step
+        return (0, 1) if step % k == 0 else (0,)
 
     def train_step(self, x: Tensor, y: Tensor) -> float:
         if self.step % self.gan.generator_steps_per_discriminator_step == 0:

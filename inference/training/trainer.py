@@ -2,12 +2,13 @@
 
 One iteration: a batch of foreground-centred crops (drawn from a generator seeded by
 ``(seed, rank, iteration)``, so a resumed run draws exactly the batches it would have drawn),
-``MSE + 0.1·(1 − SSIM)``, one Adam step (mixed precision on CUDA). Every ``val_every``
-iterations the validation images are predicted whole; their mean NRMSE drives
-reduce-on-plateau and picks ``best.safetensors``. The checkpoint (model, optimiser, scheduler,
-gradient scaler, iteration, torch's RNG states, history; the crops' generator follows from the
-iteration) is written atomically and read back with
-``torch.load(weights_only=True)``.
+``MSE + 0.1·(1 − SSIM)``, one Adam step (fp16 mixed precision on CUDA, bf16 autocast on a CPU
+with native bf16 when ``amp_cpu``). Every ``val_every`` iterations the validation images are
+predicted whole (in fp32); their mean NRMSE picks ``best.safetensors`` and drives
+reduce-on-plateau, or the learning rate follows a warm-up and cosine decay per iteration.
+The checkpoint (model, optimiser, scheduler, gradient scaler, iteration, torch's RNG states,
+history; the crops' generator follows from the iteration) is written atomically and read back
+with ``torch.load(weights_only=True)``.
 
 Run folder: ``config.yaml``, ``checkpoint.pt``, ``best.safetensors``, ``last.safetensors``,
 ``history.json``, ``curves.png``.
@@ -22,7 +23,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -34,13 +35,37 @@ from inference.losses import dfcan_loss
 from inference.training.config import TrainConfig, load_config
 from inference.training.distributed import Distributed, setup_distributed
 from inference.training.metrics import nrmse, upsample_wf
-from inference.training.patches import ImagePair, PatchSampler, normalise_pair
-from inference.weights import save_weights
+from inference.training.patches import ImagePair, normalise_pair
+from inference.weights import load_weights, save_weights
 
-__all__ = ["CHECKPOINT", "TrainResult", "Trainer", "resume_run", "start_run", "trainer_class"]
+__all__ = ["CHECKPOINT", "TrainResult", "Trainer", "cpu_has_bf16", "resume_run", "start_run",
+           "trainer_class"]
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16). oneDNN also runs bf16
+    on plain AVX-512 (``jit_bf16:avx512_core``), by conversion to fp32: measured 2.4× slower
+    than fp32 there, so that does not count."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: trust oneDNN's own check
+        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        return bool(check()) if check is not None else False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
+
+class BatchSampler(Protocol):
+    """What the trainer draws its batches from (:class:`PatchSampler`, the scene bank's)."""
+
+    in_channels: int
+    scale: int
+
+    def batch(self, rng: np.random.Generator, size: int) -> tuple[Tensor, Tensor]: ...
 
 
 @dataclass
@@ -83,22 +108,40 @@ class Trainer:
             torch.set_num_threads(optim.num_threads)
         self.device = self.dist.device
         self.amp = optim.amp and self.device.type == "cuda"
+        self.amp_cpu = optim.amp_cpu and self.device.type == "cpu" and cpu_has_bf16()
         torch.manual_seed(optim.seed)
         self.net = DFCAN(config.model).to(self.device)
+        if config.init_weights is not None:
+            load_weights(self.net, config.init_weights)
         self.model: nn.Module = (DistributedDataParallel(self.net) if self.dist.active
                                  else self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=optim.lr)
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=optim.lr_factor, patience=optim.lr_patience,
-            min_lr=optim.min_lr)
+        self.scheduler: Any = (
+            torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._cosine_factor)
+            if optim.schedule == "cosine" else
+            torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="min", factor=optim.lr_factor, patience=optim.lr_patience,
+                min_lr=optim.min_lr))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.step = 0
         self.best_nrmse = math.inf
         self.history: dict[str, Any] = {"loss": [], "val_step": [], "val_loss": [],
                                         "val_nrmse": [], "lr": [], "resumed_at": []}
         self._started = time.perf_counter()
-        self.sampler: PatchSampler | None = None
+        self.sampler: BatchSampler | None = None
         self.validation: _Validation | None = None
+        self._prefetched: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
+
+    def _cosine_factor(self, step: int) -> float:
+        """The learning rate at ``step`` as a fraction of ``optim.lr``: linear warm-up, then
+        a cosine from 1 down to ``min_lr / lr`` at ``optim.iterations``."""
+        optim = self.config.optim
+        if step < optim.warmup:
+            return (step + 1) / optim.warmup
+        floor = min(1.0, optim.min_lr / optim.lr)
+        span = max(1, optim.iterations - optim.warmup)
+        t = min(1.0, (step - optim.warmup) / span)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
 
     # ----------------------------------------------------------------- data
 
@@ -109,41 +152,68 @@ class Trainer:
             Console(stderr=True).print(message, highlight=False, soft_wrap=True)
 
     def prepare_data(self) -> None:
-        from inference.training.datasets import load_pairs
+        from inference.training.datasets import load_data
 
         def report(part: str, i: int, n: int) -> None:
             if i == 0:
-                self._log(f"simulating the {part} pool: {n} cells")
+                self._log(f"simulating the {part} cells: {n}")
 
         if self.dist.is_main:
-            train, val = load_pairs(self.config.data, self.run_dir, report)
+            sampler, val = load_data(self.config.data, self.run_dir,
+                                     self.config.optim.patch_size, report)
         self.dist.barrier()  # the main process wrote any cache; the others read it
         if not self.dist.is_main:
-            train, val = load_pairs(self.config.data, self.run_dir)
-        self.sampler = PatchSampler(train, self.config.optim.patch_size)
-        if self.sampler.in_channels != self.config.model.in_channels:
-            raise ValueError(f"the data have {self.sampler.in_channels} input channels, the model "
+            sampler, val = load_data(self.config.data, self.run_dir,
+                                     self.config.optim.patch_size)
+        if sampler.in_channels != self.config.model.in_channels:
+            raise ValueError(f"the data have {sampler.in_channels} input channels, the model "
                              f"takes {self.config.model.in_channels}")
-        if self.sampler.scale != self.config.model.scale:
-            raise ValueError(f"the data are {self.sampler.scale}× super-resolved, the model "
+        if sampler.scale != self.config.model.scale:
+            raise ValueError(f"the data are {sampler.scale}× super-resolved, the model "
                              f"upsamples {self.config.model.scale}×")
+        self.sampler = sampler
         self.validation = _Validation(val)
         self.history["val_nrmse_baseline"] = self.validation.baseline
 
     def batch(self, step: int, stream: int = 0) -> tuple[Tensor, Tensor]:
         """The batch of iteration ``step`` on this process (the same after a resume); other
         ``stream`` numbers give further independent batches of the same iteration."""
+        drawn = self._prefetched.pop((step, stream), None)
+        x, y = drawn if drawn is not None else self.draw(step, stream)
+        non_blocking = self.device.type == "cuda"
+        return (x.to(self.device, non_blocking=non_blocking),
+                y.to(self.device, non_blocking=non_blocking))
+
+    def draw(self, step: int, stream: int = 0) -> tuple[Tensor, Tensor]:
+        """The CPU tensors of :meth:`batch` (what the data workers compute ahead)."""
         assert self.sampler is not None
         key = [self.config.optim.seed, self.dist.rank, step] + ([stream] if stream else [])
         rng = np.random.default_rng(key)
-        x, y = self.sampler.batch(rng, self.config.optim.batch_size)
-        return x.to(self.device), y.to(self.device)
+        return self.sampler.batch(rng, self.config.optim.batch_size)
+
+    def streams(self, step: int) -> tuple[int, ...]:
+        """The batch streams iteration ``step`` draws (DFGAN adds its discriminator's)."""
+        return (0,)
+
+    def _batches_ahead(self, start: int, end: int) -> Any:
+        """Batches of iterations ``start``…``end − 1`` drawn by ``optim.data_workers``
+        processes ahead of the loop (``None`` without workers)."""
+        workers = self.config.optim.data_workers
+        if workers == 0 or start >= end:
+            return None
+        from torch.utils.data import DataLoader
+
+        return iter(DataLoader(_StepBatches(self), batch_size=None,
+                               sampler=range(start, end), num_workers=workers,
+                               prefetch_factor=4, pin_memory=self.device.type == "cuda"))
 
     # ----------------------------------------------------------------- steps
 
-    def _autocast(self) -> Any:
+    def _autocast(self, training: bool = True) -> Any:
         if self.amp:
             return torch.autocast("cuda", dtype=torch.float16)
+        if self.amp_cpu and training:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
         return nullcontext()
 
     def train_step(self, x: Tensor, y: Tensor) -> float:
@@ -165,7 +235,7 @@ class Trainer:
         self.net.eval()
         losses, scores = [], []
         for x, y in self.validation.items:
-            with self._autocast():
+            with self._autocast(training=False):
                 prediction = self.net(x.to(self.device)).float()
             losses.append(float(dfcan_loss(prediction, y.to(self.device),
                                            self.config.optim.ssim_weight)))
@@ -242,10 +312,15 @@ class Trainer:
                                                                    self.stop_after)
         self._started = time.perf_counter() - sum(self.history.get("seconds", []))
         started = time.perf_counter()
+        ahead = self._batches_ahead(self.step, end)
         with self._progress(end) as advance:
             while self.step < end:
+                if ahead is not None:
+                    self._prefetched.update(next(ahead))
                 loss = self.train_step(*self.batch(self.step))
                 self.step += 1
+                if optim.schedule == "cosine":
+                    self.scheduler.step()
                 self.history["loss"].append(loss)
                 if self.step % optim.val_every == 0 or self.step == optim.iterations:
                     self._validate_and_schedule()
@@ -266,7 +341,8 @@ class Trainer:
         if self.dist.is_main:
             values = list(self.validate())
         val_loss, val_nrmse = self.dist.broadcast_floats(values)
-        self.scheduler.step(val_nrmse)
+        if self.config.optim.schedule == "plateau":
+            self.scheduler.step(val_nrmse)
         self.after_validation(val_nrmse)
         lr = float(self.optimizer.param_groups[0]["lr"])
         h = self.history
@@ -313,6 +389,16 @@ class Trainer:
                 yield lambda loss: progress.update(task, advance=1, loss=f"{loss:.4f}")
 
         return bar()
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    """Item ``step``: every batch that iteration draws, keyed by ``(step, stream)``."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def __getitem__(self, step: int) -> dict[tuple[int, int], tuple[Tensor, Tensor]]:
+        return {(step, s): self.trainer.draw(step, s) for s in self.trainer.streams(step)}
 
 
 def trainer_class(config: TrainConfig) -> type[Trainer]:
