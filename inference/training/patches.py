@@ -18,7 +18,14 @@ import torch
 
 from inference.processing import prctile_norm
 
-__all__ = ["ImagePair", "PatchSampler", "normalise_pair", "split_by_group"]
+__all__ = [
+    "ImagePair",
+    "PatchSampler",
+    "foreground_pixels",
+    "normalise_pair",
+    "random_rot_flip",
+    "split_by_group",
+]
 
 
 @dataclass
@@ -50,11 +57,27 @@ class ImagePair:
     def foreground(self) -> np.ndarray:
         """Input pixels whose target area is above the target's mean (computed once)."""
         if self._foreground is None:
-            s = self.scale
-            h, w = self.input.shape[1:]
-            binned = self.target.reshape(h, s, w, s).mean(axis=(1, 3))
-            self._foreground = np.argwhere(binned > binned.mean())
+            self._foreground = foreground_pixels(self.target, self.scale)
         return self._foreground
+
+
+def foreground_pixels(target: np.ndarray, scale: int) -> np.ndarray:
+    """``(N, 2)`` input-grid pixels whose ``scale``×``scale`` target area is brighter than the
+    target's mean: where training crops are centred."""
+    h, w = target.shape[0] // scale, target.shape[1] // scale
+    binned = np.asarray(target).reshape(h, scale, w, scale).mean(axis=(1, 3))
+    return np.argwhere(binned > binned.mean())
+
+
+def random_rot_flip(x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The input ``(C, h, w)`` and target ``(H, W)`` rotated by the same random multiple of
+    90° and, at random, flipped left–right (views)."""
+    k = int(rng.integers(4))
+    x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
+    if rng.integers(2):
+        x, y = x[:, :, ::-1], y[:, ::-1]
+    return x, y
 
 
 def normalise_pair(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,10 +125,7 @@ class PatchSampler:
         left = int(np.clip(cx - p // 2, 0, w - p))
         x = pair.input[:, top:top + p, left:left + p]
         y = pair.target[top * s:(top + p) * s, left * s:(left + p) * s]
-        k = int(rng.integers(4))
-        x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
-        if rng.integers(2):
-            x, y = x[:, :, ::-1], y[:, ::-1]
+        x, y = random_rot_flip(x, y, rng)
         return normalise_pair(np.ascontiguousarray(x), np.ascontiguousarray(y))
 
     def batch(self, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -112,16 +112,13 @@ def calibrate_iterations(config: TrainConfig, budget_s: float, device: str | Non
         trainer = trainer_class(probe)(probe, Path(tmp), progress=False, device=device)
         trainer.prepare_data()
         warmup = 3
-        ahead = trainer._batches_ahead(0, warmup + steps)  # as the loop draws them
         start = 0.0
-        for step in range(warmup + steps):
-            if step == warmup:
+        for step, (x, y) in enumerate(trainer.batches(0, warmup + steps)):  # as fit draws them
+            trainer.step = step
+            trainer.train_step(x, y)
+            if step == warmup - 1:
                 _synchronise(trainer.device)
                 start = time.perf_counter()
-            if ahead is not None:
-                trainer._prefetched.update(next(ahead))
-            trainer.step = step
-            trainer.train_step(*trainer.batch(step))
         _synchronise(trainer.device)
         per_step = (time.perf_counter() - start) / steps
         start = time.perf_counter()

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,17 +196,22 @@ class Trainer:
         """The batch streams iteration ``step`` draws (DFGAN adds its discriminator's)."""
         return (0,)
 
-    def _batches_ahead(self, start: int, end: int) -> Any:
-        """Batches of iterations ``start``…``end − 1`` drawn by ``optim.data_workers``
-        processes ahead of the loop (``None`` without workers)."""
+    def batches(self, start: int, end: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """The batches of iterations ``start``…``end − 1`` in order, each drawn by
+        ``optim.data_workers`` processes ahead of the loop (or in it, without workers); a
+        step's further streams (DFGAN's) wait in :meth:`batch`."""
         workers = self.config.optim.data_workers
-        if workers == 0 or start >= end:
-            return None
-        from torch.utils.data import DataLoader
+        ahead = None
+        if workers > 0 and start < end:
+            from torch.utils.data import DataLoader
 
-        return iter(DataLoader(_StepBatches(self), batch_size=None,
-                               sampler=range(start, end), num_workers=workers,
-                               prefetch_factor=4, pin_memory=self.device.type == "cuda"))
+            ahead = iter(DataLoader(_StepBatches(self), batch_size=None,
+                                    sampler=range(start, end), num_workers=workers,
+                                    prefetch_factor=4, pin_memory=self.device.type == "cuda"))
+        for step in range(start, end):
+            if ahead is not None:
+                self._prefetched.update(next(ahead))
+            yield self.batch(step)
 
     # ----------------------------------------------------------------- steps
 
@@ -312,12 +318,9 @@ class Trainer:
                                                                    self.stop_after)
         self._started = time.perf_counter() - sum(self.history.get("seconds", []))
         started = time.perf_counter()
-        ahead = self._batches_ahead(self.step, end)
         with self._progress(end) as advance:
-            while self.step < end:
-                if ahead is not None:
-                    self._prefetched.update(next(ahead))
-                loss = self.train_step(*self.batch(self.step))
+            for x, y in self.batches(self.step, end):
+                loss = self.train_step(x, y)
                 self.step += 1
                 if optim.schedule == "cosine":
                     self.scheduler.step()
