@@ -14,8 +14,10 @@ __all__ = ["RunResult", "run"]
 
 
 def run(protocol: Any, out: Any = None, **kwargs: Any) -> RunResult:
-    """Run an acquisition protocol (a YAML path or a :class:`~acquisition.protocol.Protocol`);
-    see :func:`acquisition.runner.run`."""
+    """Run an acquisition protocol (a YAML path or a :class:`~acquisition.protocol.Protocol`).
+
+    See :func:`acquisition.runner.run`.
+    """
     from acquisition.runner import run as run_protocol
 
     return run_protocol(protocol, out, **kwargs)

@@ -1,41 +1,25 @@
-"""``livesr demo``: the bundled protocol on the simulated microscope, with the bundled weights.
+"""The bundled demo: its protocol on the simulated microscope and the weights shipped with LiveSR.
 
-It loads the demo microscope (``simulators/demo.cfg``) into the real Micro-Manager core and runs
-``acquisition/protocols/demo.yaml``: a hardware-sequenced TIRF-SIM time-lapse (5 time points ×
-the 488 and 560 nm channels × 9 patterns) through the acquisition pipeline: every raw frame and
-the WF image of every set to OME-TIFF, the sets streamed to DFCAN for the live display and their
-SR images saved. On a CPU it uses a 256² ROI; with a CUDA GPU the full 512² sensor. When the
-installation has no trained weights (``inference/weights/*.safetensors``) it says so and saves
-raw and WF only.
+``acquisition/protocols/demo.yaml`` is a hardware-sequenced TIRF-SIM time-lapse (5 time points ×
+the 488 and 560 nm channels × 9 patterns) on the demo microscope (``simulators/demo.cfg``);
+:func:`demo_protocol` fills in the ROI, the time points and the bundled weights
+(:func:`bundled_weights`). ``livesr demo`` (:mod:`acquisition.cli.demo`) runs it.
 """
 
 from __future__ import annotations
 
-import argparse
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "bundled_weights", "demo_protocol"]
-
-
-def add_parser(subparsers: Any) -> None:
-    """Register ``livesr demo``."""
-    p = subparsers.add_parser(
-        "demo", help="run the bundled SIM protocol on the simulated microscope",
-        description=__doc__)
-    p.add_argument("--out", type=Path, default=Path("livesr-output/demo"),
-                   help="output folder (a previous demo there is replaced)")
-    p.add_argument("--timepoints", type=int, default=None, help="time points (default 5)")
-    p.add_argument("--roi", type=int, default=None,
-                   help="centred camera ROI in pixels (default 256 on a CPU, 512 with a GPU)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+__all__ = ["bundled_weights", "demo_protocol"]
 
 
 def bundled_weights() -> dict[str, Path]:
-    """The trained weights shipped in ``inference/weights``: ``{"sim": …, "sisr": …}``
-    (DFCAN-SIM for 9-frame sets, DFCAN-SISR for WF frames), those present only."""
+    """Find the trained weights shipped in ``inference/weights``: ``{"sim": …, "sisr": …}``.
+
+    DFCAN-SIM for 9-frame sets, DFCAN-SISR for WF frames; those present only.
+    """
     folder = resources.files("inference") / "weights"
     found: dict[str, Path] = {}
     if not folder.is_dir():
@@ -52,8 +36,10 @@ def bundled_weights() -> dict[str, Path]:
 
 def demo_protocol(roi: int | None = None, timepoints: int | None = None,
                   weights: dict[str, Path] | None = None) -> Any:
-    """The bundled protocol, with ``roi``/``timepoints`` overridden and each channel
-    reconstructed by the SIM weights (else the SISR weights) when given."""
+    """Load the bundled protocol, with ``roi``/``timepoints`` overridden.
+
+    Each channel is reconstructed by the SIM weights (else the SISR weights) when given.
+    """
     from acquisition.protocol import Reconstruction, protocol_from_text
 
     text = (resources.files("acquisition") / "protocols" / "demo.yaml").read_text("utf-8")
@@ -73,39 +59,4 @@ def demo_protocol(roi: int | None = None, timepoints: int | None = None,
                               for c in protocol.channels]
     if not update:
         return protocol
-    changed = protocol.model_copy(update=update)
-    changed._text = None  # the copy in the output folder is then the protocol as run
-    return changed
-
-
-def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from acquisition.protocol import check_protocol
-    from acquisition.run_cli import execute
-    from hardware.yaml_source import ConfigError
-
-    gpu = torch.cuda.is_available()
-    roi = args.roi if args.roi is not None else (0 if gpu else None)
-    weights = bundled_weights()
-    protocol = demo_protocol(roi, args.timepoints, weights)
-    if problems := check_protocol(protocol):
-        raise ConfigError(problems)
-    size = protocol.microscope.roi
-    print("LiveSR demo: the simulated TIRF-SIM microscope (demo.cfg) in the Micro-Manager core, "
-          f"{protocol.timelapse.count} time points × {len(protocol.channels)} channels × "
-          f"{protocol.frames_per_set} patterns, "
-          + (f"a {size}² ROI of the 512² sensor" if size else "the full 512² sensor")
-          + (" (CPU: a smaller ROI keeps the demo short)." if size and not gpu else "."))
-    if weights:
-        used = weights.get("sim") or weights.get("sisr")
-        assert used is not None
-        print(f"Super-resolution: DFCAN with the bundled weights {used.name}, on the "
-              f"{'GPU' if gpu else 'CPU'}; SR is saved for the sets shown live "
-              "(the display keeps the newest).")
-    else:
-        print("No trained DFCAN weights are bundled with this installation "
-              "(inference/weights/ has none), so this demo does NOT super-resolve: it acquires "
-              "and saves every raw frame and the wide-field image of every set (SR: none).")
-    print("The simulated sample renders once at the first frame (about 10–30 s on 2 CPU cores).")
-    return execute(protocol, args.out, progress=not args.no_progress, overwrite=True)
+    return protocol.edited(update)  # the copy in the output folder is the protocol as run

@@ -1,18 +1,23 @@
-"""The dose advisor during a run: the newest raw set of each channel is kept (cheap, on the
-acquisition thread) and, when the run ends, each channel's first and last sets are judged by
-:class:`inference.dose_advisor.DoseAdvisor` (the result goes into ``RunResult.dose_advice``
-and ``run.json``)."""
+"""The dose advisor during a run.
+
+The newest raw set of each channel is kept (cheap, on the acquisition thread) and, when the run
+ends, each channel's first and last sets are judged by
+:class:`inference.evaluation.dose_advisor.DoseAdvisor` (the result goes into
+``RunResult.dose_advice`` and ``run.json``).
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
-from acquisition.protocol import Protocol
-from hardware.frameset import FrameSet
+    import numpy as np
+
+    from acquisition.protocol import Protocol
+    from hardware.frameset import FrameSet
 
 __all__ = ["DoseMonitor"]
 
@@ -31,13 +36,16 @@ class DoseMonitor:
 
     @classmethod
     def for_protocol(cls, protocol: Protocol) -> DoseMonitor:
-        """A monitor for the protocol's channels; without an advice to give (a mode other than
-        linear SIM, or no evaluation matrix) it only says why."""
+        """Build a monitor for the protocol's channels.
+
+        Without an advice to give (a mode other than linear SIM, or no evaluation matrix) it only
+        says why.
+        """
         structures = {c.preset: c.structure for c in protocol.channels}
         if protocol.frames_per_set != 9:
             return cls(structures, note=f"no dose advice in {protocol.mode} mode (the "
                                         "evaluation matrix is of 9-frame linear SIM)")
-        from inference.dose_advisor import DoseAdvisor
+        from inference.evaluation.dose_advisor import DoseAdvisor
 
         try:
             return cls(structures, DoseAdvisor())

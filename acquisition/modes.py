@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from acquisition.protocol import Protocol
 from hardware.sim_engine import SIMSettings
+
+if TYPE_CHECKING:
+    from acquisition.protocol import Protocol
 
 __all__ = ["engine_settings", "set_mode_illumination"]
 
 
 def engine_settings(protocol: Protocol) -> SIMSettings:
-    """SIM sets of 9 (25 for nonlinear SIM) or single WF frames; the first frame may wait for a
-    simulated sample to render."""
+    """SIM sets of 9 (25 for nonlinear SIM) or single WF frames.
+
+    The first frame may wait for a simulated sample to render (up to 300 s).
+    """
     mode = protocol.mode
     return SIMSettings(mode="wf" if mode == "wf" else "sim",
                        n_patterns=25 if mode == "nl-sim" else 9, first_frame_timeout_s=300)

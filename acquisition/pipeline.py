@@ -16,53 +16,35 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
-import numpy as np
+from acquisition.display import DisplayFrame, DisplaySlot, SRDisplay
+from acquisition.set_info import SetInfo, SetPredictor, SetRecord
 
-from acquisition.writers import RunWriters
-from hardware.frameset import FrameSet
-from inference.streaming import StreamingPredictor, StreamResult
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-__all__ = ["DisplayFrame", "DisplaySlot", "Pipeline"]
+    from acquisition.storage.writers import RunWriters
+    from hardware.frameset import FrameSet
+    from inference.streaming import StreamResult
 
-
-@dataclass(frozen=True)
-class DisplayFrame:
-    """The newest image of a channel, for a GUI timer to show."""
-
-    channel: str
-    t: int
-    position: int
-    kind: str  # "sr" or "wf"
-    image: np.ndarray
-    #: seconds from the set's arrival to this image (SR); 0 for WF
-    latency_s: float
+__all__ = ["InferenceStats", "Pipeline", "PipelineError", "sr_record"]
 
 
-class DisplaySlot:
-    """Newest image per channel; writers replace, readers take the newest (never a queue)."""
+class InferenceStats(TypedDict):
+    """Inference counts and latency percentiles over every predictor of a run."""
 
-    def __init__(self) -> None:
-        self._frames: dict[str, DisplayFrame] = {}
-        self._lock = threading.Lock()
-        self.updates = 0
+    inferred: int
+    dropped_for_display: int
+    failed: int
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
 
-    def put(self, frame: DisplayFrame) -> None:
-        with self._lock:
-            self._frames[frame.channel] = frame
-            self.updates += 1
 
-    def latest(self, channel: str | None = None) -> DisplayFrame | None:
-        """The newest frame of ``channel`` (or of any channel)."""
-        with self._lock:
-            if channel is not None:
-                return self._frames.get(channel)
-            if not self._frames:
-                return None
-            return max(self._frames.values(), key=lambda f: (f.t, f.position))
+def sr_record(result: StreamResult[SetInfo]) -> SetRecord:
+    """Build the SR journal's JSON line of ``result``: its set's record, ``seq``, ``latency_ms``."""
+    return {**result.metadata.to_record(), "seq": result.seq,
+            "latency_ms": round(result.latency_s * 1000, 3)}
 
 
 class PipelineError(RuntimeError):
@@ -79,25 +61,26 @@ class Pipeline:
         queue_sets: raw sets the writer queue holds.
         stop_run: called (from any thread) to stop the acquisition when the pipeline fails.
         on_written: called on the writer thread after each set is written (progress).
+        display: the display slot to fill (default: a new one).
     """
 
-    def __init__(self, writers: RunWriters, predictors: dict[str, StreamingPredictor],
+    def __init__(self, writers: RunWriters, predictors: dict[str, SetPredictor],
                  save_sr: str, queue_sets: int, stop_run: Callable[[], None],
-                 on_written: Callable[[], None] | None = None) -> None:
+                 on_written: Callable[[], None] | None = None,
+                 display: DisplaySlot | None = None) -> None:
         self.writers = writers
         self.predictors = predictors
         self.save_sr = save_sr
         self.stop_run = stop_run
         self.on_written = on_written
-        self.display = DisplaySlot()
+        self.sr_display = SRDisplay(display if display is not None else DisplaySlot())
         self.queue_sets = queue_sets
         self._raw_queue: queue.Queue[FrameSet | None] = queue.Queue(maxsize=queue_sets)
-        self._sr_queue: queue.Queue[StreamResult | None] = queue.Queue()
+        self._sr_queue: queue.Queue[StreamResult[SetInfo] | None] = queue.Queue()
         self.error: str | None = None
         self.sets_acquired = self.frames_acquired = 0
         self.sets_written = 0
-        self.sr_submitted = self.sr_refused = self.sr_failed = 0
-        self.first_sr_error: str | None = None
+        self.sr_submitted = self.sr_refused = 0
         #: perf_counter of the first set's arrival and of the last set written
         self.t_first_set: float | None = None
         self.t_last_written: float | None = None
@@ -114,13 +97,37 @@ class Pipeline:
                     target=self._write_every_sr, args=(predictor,),
                     name=f"livesr-sr-writer-{name}", daemon=True))
 
+    @property
+    def display(self) -> DisplaySlot:
+        """The newest image of each channel (SR, else WF)."""
+        return self.sr_display.display
+
+    @display.setter
+    def display(self, slot: DisplaySlot) -> None:
+        self.sr_display.display = slot
+
+    @property
+    def sr_failed(self) -> int:
+        """Sets whose reconstruction failed."""
+        return self.sr_display.failed
+
+    @property
+    def first_sr_error(self) -> str | None:
+        """The first failed reconstruction's error."""
+        return self.sr_display.first_error
+
     def start(self) -> None:
+        """Start the raw/WF writer thread and the SR writer threads."""
         self._raw_thread.start()
         for thread in self._sr_threads:
             thread.start()
 
     # -- acquisition thread: cheap, never blocks
     def on_set(self, frame_set: FrameSet) -> None:
+        """Queue a raw set for writing and submit it to its channel's predictor (never blocks).
+
+        A full writer queue stops the run instead of dropping the set.
+        """
         if self.t_first_set is None:
             self.t_first_set = time.perf_counter()
         self.sets_acquired += 1
@@ -136,10 +143,7 @@ class Pipeline:
             return
         predictor = self.predictors.get(frame_set.channel)
         if predictor is not None:
-            meta = {"t": frame_set.t, "p": frame_set.position, "channel": frame_set.channel,
-                    "timestamp_ms": float(frame_set.timestamps_ms[0]),
-                    "exposure_ms": frame_set.exposure_ms}
-            if predictor.submit(frame_set.frames, meta) < 0:
+            if predictor.submit(frame_set.frames, SetInfo.of(frame_set)) < 0:
                 self.sr_refused += 1
             else:
                 self.sr_submitted += 1
@@ -170,23 +174,15 @@ class Pipeline:
                 self.on_written()
 
     # -- inference worker threads → display slot and SR writer
-    def _on_result(self, result: StreamResult) -> None:
-        meta = result.metadata
-        if result.error is not None or result.image is None:
-            self.sr_failed += 1
-            if self.first_sr_error is None:
-                self.first_sr_error = f"{type(result.error).__name__}: {result.error}"
-            return
-        self.display.put(DisplayFrame(meta["channel"], int(meta["t"]), int(meta["p"]), "sr",
-                                      result.image, result.latency_s))
-        if self.save_sr == "displayed":
+    def _on_result(self, result: StreamResult[SetInfo]) -> None:
+        if self.sr_display.show(result) is not None and self.save_sr == "displayed":
             self._sr_queue.put(result)
 
     def _write_displayed_sr(self) -> None:
         while (result := self._sr_queue.get()) is not None:
             self._save_sr(result)
 
-    def _write_every_sr(self, predictor: StreamingPredictor) -> None:
+    def _write_every_sr(self, predictor: SetPredictor) -> None:
         """Every result of an every-set predictor, in order (taking them also frees them)."""
         while True:
             try:
@@ -199,19 +195,17 @@ class Pipeline:
                 continue
             self._save_sr(result)
 
-    def _save_sr(self, result: StreamResult) -> None:
+    def _save_sr(self, result: StreamResult[SetInfo]) -> None:
         if self.error is not None or result.image is None:
             return
-        meta = {**result.metadata, "seq": result.seq,
-                "latency_ms": round(result.latency_s * 1000, 3)}
         try:
-            self.writers.write_sr(result.image, meta)
+            self.writers.write_sr(result.image, sr_record(result))
         except Exception as exc:
             self._fail(f"writing SR images failed: {type(exc).__name__}: {exc}")
 
     # -- end of the run
     def finish_acquisition(self) -> None:
-        """The acquisition ended: write what is queued."""
+        """Write what is queued once the acquisition has ended (joins the raw writer thread)."""
         self._raw_queue.put(None)
         self._raw_thread.join()
 
@@ -228,7 +222,7 @@ class Pipeline:
         """How full the raw writer queue is (0–1)."""
         return self._raw_queue.qsize() / self.queue_sets
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> InferenceStats:
         """Inference counts and latency percentiles over every predictor."""
         processed = dropped = failed = 0
         p50: list[float] = []

@@ -19,15 +19,26 @@ as ``FILE:LINE:COL: field: message``, all at once, before any device is touched.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from hardware.settings import MicroscopeSettings, load_settings
-from hardware.yaml_source import ConfigError, YamlSource, parse_yaml, validate_source
+from yamlconfig.located import (
+    ConfigError,
+    FieldError,
+    YamlSource,
+    parse_yaml,
+    read_text,
+    validate_source,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import useq
 
 __all__ = [
     "MODES",
@@ -67,9 +78,9 @@ class Reconstruction(_Spec):
     @model_validator(mode="after")
     def _weights_for_dfcan(self) -> Reconstruction:
         if self.method == "dfcan" and self.weights is None:
-            raise ValueError("method dfcan needs a weights file")
+            raise FieldError("weights", "method dfcan needs a weights file")
         if self.method != "dfcan" and self.weights is not None:
-            raise ValueError(f"method {self.method} takes no weights file")
+            raise FieldError("weights", f"method {self.method} takes no weights file")
         return self
 
 
@@ -131,24 +142,28 @@ class Protocol(_Spec):
     def _unique_channels(self) -> Protocol:
         presets = [c.preset for c in self.channels]
         if len(set(presets)) != len(presets):
-            raise ValueError(f"a channel preset appears twice: {presets}")
+            raise FieldError("channels", f"a channel preset appears twice: {presets}")
         return self
 
     # -- derived
     @property
     def frames_per_set(self) -> int:
+        """Raw frames per set of the mode (9, 25 for nl-sim, 1 for wf)."""
         return FRAMES_PER_SET[self.mode]
 
     @property
     def n_positions(self) -> int:
+        """Stage positions visited (1 when none are listed)."""
         return max(1, len(self.positions))
 
     @property
     def n_sets(self) -> int:
+        """Raw sets of the whole run: time points × channels × positions."""
         return self.timelapse.count * len(self.channels) * self.n_positions
 
     @property
     def n_frames(self) -> int:
+        """Raw frames of the whole run."""
         return self.n_sets * self.frames_per_set
 
     @property
@@ -157,12 +172,18 @@ class Protocol(_Spec):
         return self._base
 
     def source_text(self) -> str:
-        """The protocol as written (its YAML file's text, else a YAML dump of the model)."""
+        """Return the protocol as written (its YAML file's text, else a YAML dump of the model)."""
         if self._text is not None:
             return self._text
         import yaml
 
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def edited(self, update: dict[str, Any]) -> Protocol:
+        """Return a copy with ``update`` applied; its :meth:`source_text` is then the copy's."""
+        changed = self.model_copy(update=update)
+        changed._text = None  # noqa: SLF001 - a copy of this class
+        return changed
 
     def resolve(self, path: Path) -> Path:
         """``path`` taken relative to the protocol file's folder."""
@@ -175,32 +196,49 @@ class Protocol(_Spec):
         return f"protocol: {'.'.join(map(str, loc))}: {message}"
 
     def config_path(self) -> str:
+        """Return the microscope's ``.cfg`` path, resolved (``demo`` as is)."""
         cfg = self.microscope.config
         return cfg if cfg == "demo" else str(self.resolve(Path(cfg)))
 
     def settings_path(self) -> Path | None:
+        """Return the role settings file, resolved (``None``: the demo defaults)."""
         s = self.microscope.settings
         return None if s is None else self.resolve(s)
 
     def output_dir(self) -> Path:
+        """Return the output folder, resolved."""
         return self.resolve(self.output)
+
+    def to_sequence(self) -> useq.MDASequence:
+        """Build the useq sequence the protocol describes.
+
+        That is its time-lapse, each channel preset at its exposure, its stage positions (laser
+        powers are not part of it).
+        """
+        import useq
+
+        return useq.MDASequence(
+            time_plan=useq.TIntervalLoops(interval=self.timelapse.interval_s,
+                                          loops=self.timelapse.count),
+            channels=tuple(useq.Channel(config=c.preset, exposure=c.exposure_ms)
+                           for c in self.channels),
+            stage_positions=tuple(useq.Position(x=p.x, y=p.y, z=p.z, name=p.name)
+                                  for p in self.positions))
 
 
 def load_protocol(path: str | Path, *, check: bool = True) -> Protocol:
-    """Read and validate a protocol file; ``check`` adds the device-free checks (presets,
-    powers, weights, methods). Raises :class:`ConfigError` with every located error."""
+    """Read and validate a protocol file.
+
+    ``check`` adds the device-free checks (presets, powers, weights, methods). Raises
+    :class:`ConfigError` with every located error.
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}:1:1: (top level): not a UTF-8 text file ({exc.reason})"]) \
-            from None
-    return protocol_from_text(text, str(path), base=path.resolve().parent, check=check)
+    return protocol_from_text(read_text(path), str(path), base=path.resolve().parent, check=check)
 
 
 def protocol_from_text(text: str, name: str = "<protocol>", base: Path | None = None,
                        check: bool = True) -> Protocol:
-    """A protocol from YAML text (``name`` in messages; ``base`` for relative paths)."""
+    """Read a protocol from YAML text (``name`` in messages; ``base`` for relative paths)."""
     source = parse_yaml(text, name)
     try:
         protocol = validate_source(Protocol, source)
@@ -208,9 +246,10 @@ def protocol_from_text(text: str, name: str = "<protocol>", base: Path | None = 
         # the channels that are well-formed still get their preset and power checked
         raise ConfigError(exc.messages + _raw_channel_checks(source, base or Path.cwd())) \
             from None
-    protocol._source = source
-    protocol._base = base or Path.cwd()
-    protocol._text = text
+    # the model's own private state, set by its factory in the same module
+    protocol._source = source  # noqa: SLF001
+    protocol._base = base or Path.cwd()  # noqa: SLF001
+    protocol._text = text  # noqa: SLF001
     if check:
         problems = check_protocol(protocol)
         if problems:
@@ -220,9 +259,12 @@ def protocol_from_text(text: str, name: str = "<protocol>", base: Path | None = 
 
 def check_protocol(protocol: Protocol,
                    settings: MicroscopeSettings | None = None) -> list[str]:
-    """The located problems found without any device: role settings, presets, powers, weights
-    and reconstruction methods. ``settings``: those of an open microscope the protocol is to
-    run on (a GUI's), instead of the protocol's own settings file."""
+    """Return the located problems found without any device.
+
+    The checks cover role settings, presets, powers, weights and reconstruction methods.
+    ``settings``: those of an open microscope the protocol is to run on (a GUI's), instead of
+    the protocol's own settings file.
+    """
     problems: list[str] = []
     settings_path = protocol.settings_path()
     if settings is None:
@@ -275,8 +317,10 @@ def _channel_problems(located: Callable[[tuple[str | int, ...], str], str], i: i
 
 
 def _raw_channel_checks(source: YamlSource, base: Path) -> list[str]:
-    """Preset and power checks of the well-formed channels of a protocol that failed
-    validation elsewhere (so that one pass reports them too)."""
+    """Check the preset and power of the well-formed channels of an invalid protocol.
+
+    The protocol failed validation elsewhere; one pass then reports these problems too.
+    """
     data = source.data if isinstance(source.data, dict) else {}
     channels = data.get("channels")
     microscope = data.get("microscope")
@@ -328,7 +372,7 @@ def _check_reconstruction(protocol: Protocol, i: int, rec: Reconstruction) -> li
         if not path.is_file():
             return [protocol.located((*loc, "weights"), f"no such file: {path}")]
         try:
-            from inference.weights import load_model
+            from inference.models.weights import load_model
 
             model = load_model(path)
             in_channels = int(model.config.in_channels)  # type: ignore[union-attr,arg-type]
@@ -343,7 +387,7 @@ def _check_reconstruction(protocol: Protocol, i: int, rec: Reconstruction) -> li
         if protocol.mode == "wf":
             return [protocol.located((*loc, "method"), "wiener-sim needs SIM sets, not wf mode")]
         try:
-            import inference.sim.reconstructor  # noqa: F401
+            import inference.wiener_sim.wiener_reconstructor  # noqa: F401
         except ImportError:
             return [protocol.located((*loc, "method"),
                                      "wiener-sim is not available in this installation")]
@@ -365,6 +409,7 @@ class Estimate:
 
     @property
     def bytes_total(self) -> int:
+        """Data written in all: raw + WF + SR, bytes."""
         return self.bytes_raw + self.bytes_wf + self.bytes_sr
 
 
@@ -381,8 +426,10 @@ def writer_queue_sets(set_bytes: int) -> int:
 
 def estimate(protocol: Protocol, height: int, width: int, scales: dict[str, int] | None = None
              ) -> Estimate:
-    """Duration, data volume, RAM and disk of ``protocol`` at ``height × width`` frames
-    (``scales``: the SR scale of each reconstructed channel preset; default 2)."""
+    """Estimate the duration, data volume, RAM and disk of ``protocol`` at ``height × width``.
+
+    ``scales``: the SR scale of each reconstructed channel preset (default 2, 3 for nl-sim).
+    """
     n = protocol.frames_per_set
     per_tp_s = sum(n * (c.exposure_ms + FRAME_OVERHEAD_MS) for c in protocol.channels) / 1000
     per_tp_s *= protocol.n_positions

@@ -16,16 +16,14 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from acquisition.dose import DoseMonitor
-from acquisition.finalize import FinalizeReport
-from acquisition.pipeline import DisplaySlot, Pipeline
+from acquisition.pipeline import Pipeline
 from acquisition.protocol import (
     Estimate,
     Protocol,
@@ -34,13 +32,27 @@ from acquisition.protocol import (
     load_protocol,
     writer_queue_sets,
 )
-from acquisition.reconstruction import build_reconstructor
-from acquisition.writers import ChannelInfo, RunWriters, finalize_all
-from hardware.yaml_source import ConfigError
+from acquisition.reconstruction import channel_reconstructor
+from acquisition.storage.writers import ChannelInfo, RunWriters, finalize_all
+from inference.reconstructor import Reconstructor
+from yamlconfig.located import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from acquisition.display import DisplaySlot
+    from acquisition.set_info import SetPredictor
+    from acquisition.storage.finalize import FinalizeReport
+    from hardware.microscope import Microscope
+    from hardware.sim_engine import SIMAcquisition
 
 __all__ = ["RunResult", "check_disk", "run"]
 
 RUN_FILE = "run.json"
+#: each channel preset's reconstructor and its metadata (``None``: not reconstructed)
+Reconstructors: TypeAlias = dict[str, tuple[Reconstructor, dict[str, Any]] | None]
+#: device → property → value, as the backend reports them
+DeviceState: TypeAlias = dict[str, dict[str, str]]
 
 
 @dataclass
@@ -76,6 +88,7 @@ class RunResult:
     dose_advice: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
+        """Return the fields as a JSON-ready dict (paths as strings, files relative to output)."""
         data = asdict(self)
         data["output"] = str(self.output)
         data["files"] = [str(p.relative_to(self.output)) if p.is_relative_to(self.output)
@@ -84,7 +97,7 @@ class RunResult:
 
 
 def check_disk(protocol: Protocol, est: Estimate, out: Path) -> None:
-    """A ValueError when the disk holding ``out`` has less room than the run needs."""
+    """Raise a ValueError when the disk holding ``out`` has less room than the run needs."""
     probe = out
     while not probe.exists():
         probe = probe.parent
@@ -98,7 +111,7 @@ def run(protocol: Protocol | str | Path, out: str | Path | None = None, *,
         progress: bool = True, overwrite: bool = False,
         display: DisplaySlot | None = None,
         on_pipeline: Callable[[Pipeline], None] | None = None,
-        scope: Any = None) -> RunResult:
+        scope: Microscope | None = None) -> RunResult:
     """Run an acquisition protocol (a file or a loaded :class:`Protocol`).
 
     Args:
@@ -111,7 +124,9 @@ def run(protocol: Protocol | str | Path, out: str | Path | None = None, *,
         scope: an open :class:`~hardware.microscope.Microscope` to run on (a GUI's), instead of
             opening the protocol's (its config, settings and backend are then not used); it
             stays open afterwards (emission off, its camera ROI as before the run).
-    Raises:
+
+    Raises
+    ------
         ConfigError: a bad protocol (every located error), before any device is touched.
         ValueError / OSError: the output folder or disk cannot take the run.
         DeviceError: a device fault (the data acquired before it is finalized first).
@@ -125,20 +140,37 @@ def run(protocol: Protocol | str | Path, out: str | Path | None = None, *,
         check_disk(protocol, estimate(protocol, roi, roi), out_dir)
     # reconstructors before any device: a weights or backend problem stops us here
     shape = (roi, roi) if roi is not None else None
-    recs = {c.preset: build_reconstructor(protocol, c, shape) for c in protocol.channels}
+    recs = {c.preset: channel_reconstructor(protocol, c, shape) for c in protocol.channels}
     return _run_on_microscope(protocol, out_dir, recs, progress, on_pipeline, display, scope)
 
 
 @contextmanager
-def _roi_kept(scope: Any) -> Iterator[None]:
+def _roi_kept(scope: Microscope | None) -> Iterator[None]:
     """Give an open microscope's camera its ROI back after the run (a GUI's live view)."""
     roi = scope.camera.roi if scope is not None else None
     try:
         yield
     finally:
-        if roi is not None:
+        if scope is not None and roi is not None:
             with suppress(Exception):
                 scope.camera.set_roi(*roi)
+
+
+@contextmanager
+def _microscope(protocol: Protocol, open_scope: Microscope | None) -> Iterator[Microscope]:
+    """Yield the microscope to run on: ``open_scope`` (its ROI given back after).
+
+    Without ``open_scope``, the protocol's microscope, opened now and closed after (emission off).
+    """
+    if open_scope is not None:
+        with _roi_kept(open_scope):
+            yield open_scope
+        return
+    from hardware.microscope import Microscope
+
+    with Microscope.open(protocol.config_path(), protocol.settings_path(),
+                         protocol.microscope.backend) as scope:
+        yield scope
 
 
 def _prepare_output(out_dir: Path, overwrite: bool) -> None:
@@ -154,122 +186,188 @@ def _prepare_output(out_dir: Path, overwrite: bool) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
-def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: dict[str, Any], progress: bool,
-                       on_pipeline: Callable[[Pipeline], None] | None,
-                       display: DisplaySlot | None = None, open_scope: Any = None) -> RunResult:
-    import useq
+@dataclass(frozen=True)
+class _Acquired:
+    """How the acquisition ended."""
 
+    #: what stopped it (a device fault, Ctrl-C…), re-raised once the data is safe
+    raised: BaseException | None
+    #: every device property as the acquisition ended
+    device_state: DeviceState
+
+
+def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: Reconstructors,
+                       progress: bool, on_pipeline: Callable[[Pipeline], None] | None,
+                       display: DisplaySlot | None = None,
+                       open_scope: Microscope | None = None) -> RunResult:
+    """Acquire the protocol on the microscope, then finalize the files and ``run.json``."""
     from acquisition.modes import engine_settings, set_mode_illumination
-    from hardware.microscope import Microscope
     from hardware.sim_engine import SIMAcquisition
-    from inference.streaming import StreamingPredictor
 
     result = RunResult(out_dir, protocol.n_sets, protocol.n_frames)
-    mode = protocol.mode
-    sim = engine_settings(protocol)
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    opened: AbstractContextManager[Any] = (
-        nullcontext(open_scope) if open_scope is not None else
-        Microscope.open(protocol.config_path(), protocol.settings_path(),
-                        protocol.microscope.backend))
-    with opened as scope, _roi_kept(scope if open_scope is not None else None):
-        _check_stages(protocol, scope)
-        if protocol.microscope.roi is not None:
-            scope.camera.centred_roi(protocol.microscope.roi)
-        height, width = scope.camera.shape
-        est = estimate(protocol, height, width,
-                       {p: r[1]["scale"] for p, r in recs.items() if r is not None})
-        check_disk(protocol, est, out_dir)
+    with _microscope(protocol, open_scope) as scope:
+        shape = _prepare_scope(protocol, scope)
+        _check_room(protocol, recs, shape, out_dir)
         set_mode_illumination(scope, protocol)
-        channels = [ChannelInfo(i, c.preset, scope.channel_line(c.preset),
-                                recs[c.preset][1] if recs[c.preset] else {})
-                    for i, c in enumerate(protocol.channels)]
-        writers = RunWriters(out_dir, channels, protocol.frames_per_set, scope.backend
-                             .pixel_size_um() or 0.0, protocol.timelapse.interval_s, mode,
-                             protocol.save.wf,
-                             [p.model_dump() for p in protocol.positions],
-                             sr_every=protocol.save.sr == "every", fmt=protocol.save.format)
-        if not writers.pixel_size_um:
-            result.notes.append("the microscope reports no pixel size: files say 1 µm")
-            writers.pixel_size_um = 1.0
-        acquisition = SIMAcquisition(scope, sim)
-        predictor_mode: Literal["every", "latest"] = (
-            "every" if protocol.save.sr == "every" else "latest")
-        # every-set SR: at most as many raw sets wait for inference as the writer queue holds
-        set_bytes = protocol.frames_per_set * height * width * 2
-        predictors = {name: StreamingPredictor(rec[0], mode=predictor_mode,
-                                               max_pending=writer_queue_sets(set_bytes))
-                      for name, rec in recs.items() if rec is not None}
+        writers = _open_writers(protocol, out_dir, recs, scope, result)
+        acquisition = SIMAcquisition(scope, engine_settings(protocol))
         bar = _Progress(protocol.n_frames, progress)
-        pipeline = Pipeline(writers, predictors, protocol.save.sr,
-                            writer_queue_sets(set_bytes), acquisition.cancel,
-                            on_written=lambda: bar.update(writers.raw_frames, pipeline))
-        if display is not None:
-            pipeline.display = display
+        pipeline = _build_pipeline(protocol, recs, shape, writers, acquisition.cancel, bar,
+                                   display)
         if on_pipeline is not None:
             on_pipeline(pipeline)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _write_run_json(out_dir, protocol, result, started, scope, status="running")
-        _copy_protocol(protocol, out_dir)
-        acquisition.set_ready.connect(pipeline.on_set)
+        _start_records(out_dir, protocol, result, started, scope)
         dose = DoseMonitor.for_protocol(protocol)
-        acquisition.set_ready.connect(dose.on_set)
-        sequence = useq.MDASequence(
-            time_plan=useq.TIntervalLoops(interval=protocol.timelapse.interval_s,
-                                          loops=protocol.timelapse.count),
-            channels=tuple(useq.Channel(config=c.preset, exposure=c.exposure_ms)
-                           for c in protocol.channels),
-            stage_positions=tuple(
-                useq.Position(x=p.x, y=p.y, z=p.z, name=p.name) for p in protocol.positions))
-        powers = {scope.channel_line(c.preset): c.power_mw for c in protocol.channels}
-        pipeline.start()
-        raised: BaseException | None = None
-        try:
-            with bar:
-                try:
-                    acquisition.run(sequence, powers)
-                finally:
-                    pipeline.finish_acquisition()
-                    bar.update(writers.raw_frames, pipeline)
-                    bar.inference(pipeline)
-                    pipeline.finish_inference()
-        except BaseException as exc:
-            raised = exc
-            result.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            writers.close()
-            acquisition.set_ready.disconnect(pipeline.on_set)
-            acquisition.set_ready.disconnect(dose.on_set)
-            device_state = _device_state(scope)
+        acquired = _acquire(protocol, scope, acquisition, pipeline, dose, bar, result)
         _fill_result(result, pipeline, writers, time.perf_counter() - t0)
-        if pipeline.error is not None:
-            result.error = pipeline.error
-        if pipeline.first_sr_error is not None:
-            result.notes.append(f"{pipeline.sr_failed} SR reconstructions failed; the first: "
-                                f"{pipeline.first_sr_error}")
-        if pipeline.sr_refused:
-            result.notes.append(f"{pipeline.sr_refused} sets were not reconstructed: inference "
-                                "fell behind the acquisition")
+        _note_pipeline(result, pipeline)
     result.dose_advice = dose.advice()
-    reports = _finalize(writers.stems(), progress)
-    result.files = [r.path for r in reports]
-    result.reports = [r.describe() for r in reports]
-    result.completed = (raised is None and pipeline.error is None
+    _finalize_files(result, writers, progress)
+    result.completed = (acquired.raised is None and pipeline.error is None
                         and result.frames_written == result.frames_requested)
     _write_run_json(out_dir, protocol, result, started, None, status="finished",
-                    device_state=device_state)
-    if raised is not None:
-        raise raised  # a device fault, Ctrl-C…: after the data is safe
+                    device_state=acquired.device_state)
+    if acquired.raised is not None:
+        raise acquired.raised  # a device fault, Ctrl-C…: after the data is safe
     if pipeline.error is not None:
         raise RuntimeError(pipeline.error + f" ({result.frames_written} raw frames written, "
                                             f"finalized in {out_dir})")
     return result
 
 
-def _check_stages(protocol: Protocol, scope: Any) -> None:
-    """Positions need an XY stage (and a focus drive where they give z): refuse, rather than
-    let the engine skip the moves with a warning."""
+def _prepare_scope(protocol: Protocol, scope: Microscope) -> tuple[int, int]:
+    """Check the stages the positions need and set the protocol's ROI; the frame shape."""
+    _check_stages(protocol, scope)
+    if protocol.microscope.roi is not None:
+        scope.camera.centred_roi(protocol.microscope.roi)
+    return scope.camera.shape
+
+
+def _check_room(protocol: Protocol, recs: Reconstructors, shape: tuple[int, int],
+                out_dir: Path) -> None:
+    """Refuse (ValueError) a run the disk cannot hold.
+
+    The need is estimated at the camera's frame size and the SR scales of the reconstructors.
+    """
+    scales = {preset: rec[1]["scale"] for preset, rec in recs.items() if rec is not None}
+    check_disk(protocol, estimate(protocol, *shape, scales), out_dir)
+
+
+def _open_writers(protocol: Protocol, out_dir: Path, recs: Reconstructors, scope: Microscope,
+                  result: RunResult) -> RunWriters:
+    """Create the run's raw, WF and SR journals (opened as their first frames arrive)."""
+    channels = [ChannelInfo(i, c.preset, scope.channel_line(c.preset),
+                            rec[1] if (rec := recs[c.preset]) else {})
+                for i, c in enumerate(protocol.channels)]
+    writers = RunWriters(out_dir, channels, protocol.frames_per_set,
+                         scope.backend.pixel_size_um() or 0.0, protocol.timelapse.interval_s,
+                         protocol.mode, protocol.save.wf,
+                         [p.model_dump() for p in protocol.positions],
+                         sr_every=protocol.save.sr == "every", fmt=protocol.save.format)
+    if not writers.pixel_size_um:
+        result.notes.append("the microscope reports no pixel size: files say 1 µm")
+        writers.pixel_size_um = 1.0
+    return writers
+
+
+def _build_pipeline(protocol: Protocol, recs: Reconstructors, shape: tuple[int, int],
+                    writers: RunWriters, stop_run: Callable[[], None], bar: _Progress,
+                    display: DisplaySlot | None) -> Pipeline:
+    """Build the writer queue, a streaming predictor per reconstructed channel, the display slot.
+
+    ``bar`` follows the raw frames written.
+    """
+    # every-set SR: at most as many raw sets wait for inference as the writer queue holds
+    queue_sets = writer_queue_sets(protocol.frames_per_set * shape[0] * shape[1] * 2)
+    predictors = _start_predictors(protocol, recs, queue_sets)
+    pipeline = Pipeline(writers, predictors, protocol.save.sr, queue_sets, stop_run,
+                        on_written=lambda: bar.update(writers.raw_frames, pipeline),
+                        display=display)
+    return pipeline
+
+
+def _start_predictors(protocol: Protocol, recs: Reconstructors, max_pending: int
+                      ) -> dict[str, SetPredictor]:
+    """Start a streaming predictor per reconstructed channel.
+
+    Each takes every set when all SR is saved, else the latest (``max_pending``: every-set sets
+    waiting at most).
+    """
+    from acquisition.set_info import SetPredictor
+
+    mode: Literal["every", "latest"] = "every" if protocol.save.sr == "every" else "latest"
+    return {preset: SetPredictor(rec[0], mode=mode, max_pending=max_pending)
+            for preset, rec in recs.items() if rec is not None}
+
+
+def _start_records(out_dir: Path, protocol: Protocol, result: RunResult, started: str,
+                   scope: Microscope) -> None:
+    """Create the output folder, ``run.json`` saying the run is running, the protocol as written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_run_json(out_dir, protocol, result, started, scope, status="running")
+    _copy_protocol(protocol, out_dir)
+
+
+def _acquire(protocol: Protocol, scope: Microscope, acquisition: SIMAcquisition,
+             pipeline: Pipeline, dose: DoseMonitor, bar: _Progress,
+             result: RunResult) -> _Acquired:
+    """Run the protocol's sequence into the pipeline and the dose monitor.
+
+    However it ends, what is queued is written and reconstructed, and the journals are closed.
+    The engine turns emission off.
+    """
+    acquisition.set_ready.connect(pipeline.on_set)
+    acquisition.set_ready.connect(dose.on_set)
+    sequence = protocol.to_sequence()
+    powers = {scope.channel_line(c.preset): c.power_mw for c in protocol.channels}
+    pipeline.start()
+    raised: BaseException | None = None
+    try:
+        with bar:
+            try:
+                acquisition.run(sequence, powers)
+            finally:
+                pipeline.finish_acquisition()
+                bar.update(pipeline.writers.raw_frames, pipeline)
+                bar.inference(pipeline)
+                pipeline.finish_inference()
+    except BaseException as exc:
+        raised = exc
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        pipeline.writers.close()
+        acquisition.set_ready.disconnect(pipeline.on_set)
+        acquisition.set_ready.disconnect(dose.on_set)
+        device_state = _device_state(scope)
+    return _Acquired(raised, device_state)
+
+
+def _note_pipeline(result: RunResult, pipeline: Pipeline) -> None:
+    """Record the pipeline's error, and notes on the SR sets that failed or were refused."""
+    if pipeline.error is not None:
+        result.error = pipeline.error
+    if pipeline.first_sr_error is not None:
+        result.notes.append(f"{pipeline.sr_failed} SR reconstructions failed; the first: "
+                            f"{pipeline.first_sr_error}")
+    if pipeline.sr_refused:
+        result.notes.append(f"{pipeline.sr_refused} sets were not reconstructed: inference "
+                            "fell behind the acquisition")
+
+
+def _finalize_files(result: RunResult, writers: RunWriters, progress: bool) -> None:
+    """Finalize the journals into their OME files; put the files and reports in ``result``."""
+    reports = _finalize(writers.stems(), progress)
+    result.files = [r.path for r in reports]
+    result.reports = [r.describe() for r in reports]
+
+
+def _check_stages(protocol: Protocol, scope: Microscope) -> None:
+    """Refuse positions without an XY stage (or z without a focus drive).
+
+    Refused rather than let the engine skip the moves with a warning.
+    """
     core = getattr(scope.backend, "core", None)
     if not protocol.positions or core is None:
         return
@@ -333,9 +431,9 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _device_state(scope: Any) -> dict[str, dict[str, str]]:
+def _device_state(scope: Microscope) -> DeviceState:
     """Every property of every loaded device, as the backend reports it now."""
-    state: dict[str, dict[str, str]] = {}
+    state: DeviceState = {}
     backend = scope.backend
     with suppress(Exception):
         for device in backend.loaded_devices():
@@ -349,8 +447,8 @@ def _device_state(scope: Any) -> dict[str, dict[str, str]]:
 
 
 def _write_run_json(out_dir: Path, protocol: Protocol, result: RunResult, started: str,
-                    scope: Any, status: str,
-                    device_state: dict[str, dict[str, str]] | None = None) -> None:
+                    scope: Microscope | None, status: str,
+                    device_state: DeviceState | None = None) -> None:
     path = out_dir / RUN_FILE
     previous: dict[str, Any] = {}
     if path.exists():
@@ -408,6 +506,7 @@ class _Progress:
             self.progress.stop()
 
     def update(self, written: int, pipeline: Pipeline) -> None:
+        """Show ``written`` frames, the rate since the first set and the sets dropped (≤ 10/s)."""
         if not self.enabled:
             return
         now = time.perf_counter()

@@ -34,11 +34,11 @@ import numpy as np
 import useq
 
 import acquisition
-from acquisition.writers import ChannelInfo, RunWriters
+from acquisition.storage.writers import ChannelInfo, RunWriters
 from hardware.frameset import FrameSet
 from hardware.microscope import Microscope
 from hardware.sim_engine import SIMAcquisition, SIMSettings
-from simulators.bench import get_bench
+from simulators.optical_bench import get_bench
 
 EXPOSURE_MS = 1.0
 GOAL_FPS = 500.0
@@ -54,7 +54,8 @@ def _cpu_times() -> list[int] | None:
 
 def with_steal(run: Any, *args: Any) -> dict[str, Any]:
     """``run(*args)`` with the share of CPU time the hypervisor took meanwhile (steal: on a
-    shared virtual machine, the reason one round differs from the next)."""
+    shared virtual machine, the reason one round differs from the next).
+    """
     before = _cpu_times()
     result: dict[str, Any] = run(*args)
     after = _cpu_times()
@@ -119,8 +120,8 @@ def writer_only(folder: Path, sets: int) -> dict[str, Any]:
 
 def latency(folder: Path, backend: str, roi: int, timepoints: int,
             interval_s: float) -> dict[str, Any]:
-    from inference.dfcan import DFCAN, DFCANConfig
-    from inference.weights import save_weights
+    from inference.models.dfcan import DFCAN, DFCANConfig
+    from inference.models.weights import save_weights
 
     weights = folder / "dfcan_sim.safetensors"
     if not weights.exists():

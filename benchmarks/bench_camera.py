@@ -20,14 +20,16 @@ import platform
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import useq
-from pymmcore_plus.experimental.unicore import UniMMCore
 
 from hardware.core import create_core, release_core, resolve_config
 from hardware.sim_events import expand_sim_events
-from simulators.bench import get_bench
+from simulators.optical_bench import get_bench
+
+if TYPE_CHECKING:
+    from pymmcore_plus.experimental.unicore import UniMMCore
 
 EXPOSURE_MS = 1.0  # the exposure is honoured: this caps any path at 1000 frames/s
 GOAL_512 = 500.0

@@ -18,14 +18,16 @@ import statistics
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from inference.dfcan import DFCAN, DFCANConfig
+from inference.models.dfcan import DFCAN, DFCANConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 RESULTS = Path(__file__).parent / "results" / "dfcan_cpu.json"
 DEFAULT_REPEATS = {128: 3, 256: 2, 512: 1}
@@ -53,7 +55,8 @@ def time_forward(
     fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, repeats: int
 ) -> tuple[dict[str, float], torch.Tensor]:
     """Seconds of the first call (warm-up or compilation), best and median of ``repeats`` more
-    (best is the least disturbed by other work on a shared machine), and the last output."""
+    (best is the least disturbed by other work on a shared machine), and the last output.
+    """
     with torch.inference_mode():
         start = time.perf_counter()
         out = fn(x)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from inference.bench_cli import main
+from inference.cli.bench import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,14 +19,16 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import useq
 
-from hardware.frameset import FrameSet
 from hardware.microscope import Microscope
 from hardware.sim_engine import SIMAcquisition, SIMSettings
-from simulators.bench import get_bench
+from simulators.optical_bench import get_bench
+
+if TYPE_CHECKING:
+    from hardware.frameset import FrameSet
 
 EXPOSURE_MS = 1.0
 

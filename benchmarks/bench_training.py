@@ -19,10 +19,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,10 +29,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_dfcan import log, machine_info
 
-from inference.dfcan import DFCAN, DFCANConfig
-from inference.dfgan import Discriminator, DiscriminatorConfig
-from inference.losses import dfcan_loss, dfgan_generator_loss
+from inference.models.dfcan import DFCAN, DFCANConfig
+from inference.models.dfgan import Discriminator, DiscriminatorConfig
+from inference.training.losses import dfcan_loss, dfgan_generator_loss
 from inference.training.trainer import cpu_has_bf16
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 RESULTS = Path(__file__).parent / "results" / "training_cpu.json"
 SHIPPED = DFCANConfig(in_channels=9, features=32, n_groups=2, n_blocks=2, reduction=8,

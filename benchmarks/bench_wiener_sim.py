@@ -16,17 +16,19 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from inference.sim import OTFModel, ReconstructionPlan, SIMOptics, estimate_calibration
-from inference.sim.reconstruction import NumpyBackend, TorchBackend
-from inference.sim.reference import load_conv_sim_processor
+from inference.wiener_sim import OTFModel, ReconstructionPlan, SIMOptics, estimate_calibration
+from inference.wiener_sim.reference import load_conv_sim_processor
+from inference.wiener_sim.wiener_filter import NumpyBackend, TorchBackend
 from simulators import simulate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 RESULTS = Path(__file__).parent / "results" / "wiener_sim_cpu.json"
 

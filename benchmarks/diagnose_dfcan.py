@@ -32,9 +32,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inference.metrics.error import nrmse as nrmse_affine  # noqa: E402
+from inference.metrics.affine import nrmse_affine  # noqa: E402
 from inference.metrics.quality import nrmse  # noqa: E402
-from inference.processing import prctile_norm  # noqa: E402
+from inference.predict.processing import prctile_norm  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BANDS = {"below_0.8kc": (0.0, 0.8), "1.05-1.45kc": (1.05, 1.45), "1.45-1.85kc": (1.45, 1.85)}
@@ -44,7 +44,8 @@ def radial_power(image: np.ndarray, truth: np.ndarray, pixel_nm: float, edges: n
                  ) -> np.ndarray:
     """Mean power of the spectrum of ``image`` fitted to ``truth`` (least-squares ``a·x + b``,
     so that intensity scales do not count), mean removed and Hann-windowed, in rings between
-    ``edges`` (cycles/nm)."""
+    ``edges`` (cycles/nm).
+    """
     h, w = image.shape
     window = np.outer(np.hanning(h), np.hanning(w))
     x = image.astype(np.float64)
@@ -62,7 +63,8 @@ def radial_power(image: np.ndarray, truth: np.ndarray, pixel_nm: float, edges: n
 def best_integer_shift(image: np.ndarray, truth: np.ndarray, reach: int = 3
                        ) -> tuple[tuple[int, int], float]:
     """The shift within ±reach that minimises the official NRMSE (on the overlap), and the
-    NRMSE there."""
+    NRMSE there.
+    """
     best = ((0, 0), np.inf)
     m = reach
     for dy in range(-reach, reach + 1):
@@ -141,14 +143,15 @@ def diagnose(sim: Path, sisr: Path, cells: int, levels: list[float], seed: int
 
 def real_data(path: Path, sim: Path, sisr: Path, png: Path) -> dict[str, Any]:
     """DFCAN-SIM and DFCAN-SISR on a real raw SIM set (no ground truth): resolution by
-    decorrelation beside the wide field's, and a figure of the three."""
+    decorrelation beside the wide field's, and a figure of the three.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from inference.image_io import read_image
     from inference.metrics.decorrelation import decorrelation_resolution
+    from inference.predict.image_io import read_image
     from inference.reconstructor import DFCANReconstructor
 
     raw = read_image(path).astype(np.float32)

@@ -32,7 +32,7 @@ from gui.app import application, wait_for
 from gui.sessions import LiveSession, Session
 from gui.window import DISPLAY_HZ, MainWindow
 from hardware.microscope import Microscope
-from simulators.bench import get_bench
+from simulators.optical_bench import get_bench
 
 EXPOSURE_MS = 10.0
 

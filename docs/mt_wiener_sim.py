@@ -1,6 +1,6 @@
 """Make docs/mt_wiener_sim.png: wide-field vs Wiener-SIM of the real raw set MT.mrc.
 
-    python docs/mt_wiener_sim.py [path/to/MT.mrc]
+python docs/mt_wiener_sim.py [path/to/MT.mrc]
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from inference.image_io import read_image
-from inference.sim import OTFModel, ReconstructionPlan, SIMOptics, estimate_calibration
-from inference.sim import upsample_widefield as upsample
+from inference.predict.image_io import read_image
+from inference.wiener_sim import OTFModel, ReconstructionPlan, SIMOptics, estimate_calibration
+from inference.wiener_sim import upsample_widefield as upsample
 
 FIGURE = Path(__file__).with_name("mt_wiener_sim.png")
 DEFAULT_MRC = Path(__file__).resolve().parents[2] / "shared" / "reference" / "dlsr" / "MT.mrc"

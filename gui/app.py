@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 __all__ = ["GuiOptions", "launch", "open_window", "save_screenshot", "wait_for"]
 
@@ -22,6 +24,8 @@ DEMO_CPU_ROI = 256
 
 @dataclass(frozen=True)
 class GuiOptions:
+    """The ``livesr gui`` options: microscope, demo, ROI, protocol to open, screenshot."""
+
     config: str = "demo"
     settings: Path | None = None
     demo: bool = False
@@ -32,7 +36,7 @@ class GuiOptions:
 
 
 def application() -> Any:
-    """The running QApplication, or a new one."""
+    """Return the running QApplication, or a new one."""
     from qtpy.QtWidgets import QApplication
 
     app = QApplication.instance()
@@ -40,7 +44,7 @@ def application() -> Any:
 
 
 def open_window(scope: Any, options: GuiOptions) -> Any:
-    """The main window on ``scope``; ``--demo`` chooses TIRF-SIM with the bundled weights."""
+    """Open the main window on ``scope``; ``--demo`` chooses TIRF-SIM with the bundled weights."""
     from acquisition.demo import bundled_weights
     from gui.window import MainWindow
 
@@ -88,8 +92,10 @@ def launch(options: GuiOptions) -> int:
 
 
 def _finish_session(window: Any) -> None:
-    """Let a session that outlived the window end (a protocol finalizes its files) before the
-    microscope closes under it."""
+    """Stop a session that outlived the window and wait for it to end.
+
+    It ends (a protocol finalizes its files) before the microscope closes under it.
+    """
     session = None if window is None else window.session
     if session is None:
         return

@@ -1,5 +1,6 @@
-"""``livesr gui``: the desktop GUI at the microscope (raw, WF and SR live, device panels,
-protocol runs).
+"""``livesr gui``: the desktop GUI at the microscope.
+
+It shows raw, WF and SR live, device panels and protocol runs.
 
 ``livesr gui --demo`` opens the simulated demo microscope with the bundled DFCAN weights;
 ``--screenshot OUT.png --frames N`` acquires N raw frames live, saves a picture of the window
@@ -8,9 +9,11 @@ and exits (no display needed: set QT_QPA_PLATFORM=offscreen on a headless machin
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["add_parser"]
 

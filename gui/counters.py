@@ -20,6 +20,7 @@ class RateMeter:
         self.total = 0
 
     def add(self, n: int = 1, now: float | None = None) -> None:
+        """Count ``n`` events at ``now`` (``perf_counter`` seconds; default: the current time)."""
         now = time.perf_counter() if now is None else now
         with self._lock:
             self._events.append((now, n))

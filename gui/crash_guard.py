@@ -1,6 +1,9 @@
-"""Lasers off when the GUI crashes: an exception that reaches ``sys.excepthook`` (in PyQt6 an
-exception escaping a slot goes there, then aborts the process) first turns every registered
-microscope's emission off. Exit and fatal signals are covered by :mod:`hardware.safety`."""
+"""Lasers off when the GUI crashes.
+
+An exception that reaches ``sys.excepthook`` (in PyQt6 an exception escaping a slot goes there,
+then aborts the process) first turns every registered microscope's emission off. Exit and fatal
+signals are covered by :mod:`hardware.safety`.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,10 @@ ExceptHook = Callable[[type[BaseException], BaseException, TracebackType | None]
 
 
 def install_excepthook() -> Callable[[], None]:
-    """Chain an emission-off step in front of the current ``sys.excepthook``; returns a
-    function that restores the previous hook."""
+    """Chain an emission-off step in front of the current ``sys.excepthook``.
+
+    Returns a function that restores the previous hook.
+    """
     previous: ExceptHook = sys.excepthook
 
     def hook(exc_type: type[BaseException], exc: BaseException,

@@ -1,13 +1,17 @@
-"""The live dose advisor: the newest raw SIM set's photon count and which reconstruction the
-evaluation matrix trusts at that dose (:class:`inference.dose_advisor.DoseAdvisor`)."""
+"""The live dose advisor.
+
+It shows the newest raw SIM set's photon count and which reconstruction the evaluation matrix
+trusts at that dose (:class:`inference.evaluation.dose_advisor.DoseAdvisor`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel
 
-from hardware.frameset import FrameSet
+if TYPE_CHECKING:
+    from hardware.frameset import FrameSet
 
 __all__ = ["DosePanel"]
 
@@ -15,8 +19,11 @@ ALL_STRUCTURES = "all structures"
 
 
 class DosePanel(QGroupBox):
-    """Structure chooser and advice line; :meth:`judge` is called on a slow timer (cheap: a
-    smoothing, an Otsu threshold, an interpolation)."""
+    """Structure chooser and advice line.
+
+    :meth:`judge` is called on a slow timer (cheap: a smoothing, an Otsu threshold, an
+    interpolation).
+    """
 
     def __init__(self, advisor: Any = None) -> None:
         super().__init__("Dose advisor")
@@ -28,7 +35,7 @@ class DosePanel(QGroupBox):
         self._judged: FrameSet | None = None
         if advisor is None:
             try:
-                from inference.dose_advisor import DoseAdvisor
+                from inference.evaluation.dose_advisor import DoseAdvisor
 
                 self.advisor = DoseAdvisor()
             except (OSError, ValueError) as exc:
@@ -44,6 +51,7 @@ class DosePanel(QGroupBox):
         form.addRow(self.advice)
 
     def chosen_structure(self) -> str | None:
+        """Return the structure chosen (``None``: all structures, or no advisor)."""
         text = self.structure.currentText()
         return None if text in ("", ALL_STRUCTURES) else text
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
@@ -26,7 +27,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from hardware.microscope import Microscope
+if TYPE_CHECKING:
+    from hardware.microscope import Microscope
 
 __all__ = ["AcquisitionPanel", "LaserPanel", "ReconstructionChoice"]
 
@@ -96,6 +98,7 @@ class LaserPanel(QGroupBox):
             self.report(str(exc))
 
     def emission_off(self) -> None:
+        """Turn every laser's emission off (an error is reported), then refresh the panel."""
         try:
             self.scope.emission_off()
         except Exception as exc:
@@ -103,6 +106,7 @@ class LaserPanel(QGroupBox):
         self.refresh()
 
     def powers_mw(self) -> dict[int, float]:
+        """Return the power shown for each laser line, mW."""
         return {line: box.value() for line, box in self.power.items()}
 
     def refresh(self) -> None:
@@ -169,7 +173,7 @@ class ReconstructionChoice(QGroupBox):
             self.weights.setEditText(path)
 
     def weights_path(self) -> Path | None:
-        """The chosen weights: a listed file by its name, else the path typed in."""
+        """Return the chosen weights: a listed file by its name, else the path typed in."""
         text = self.weights.currentText().strip()
         index = self.weights.findText(text)
         if index >= 0:
@@ -178,6 +182,7 @@ class ReconstructionChoice(QGroupBox):
 
     def set_choice(self, method: str, weights: Path | None = None,
                    backend: str | None = None) -> None:
+        """Select ``method`` and, when given, the ``weights`` file and the inference ``backend``."""
         if weights is not None:
             index = self.weights.findData(str(weights))
             if index >= 0:
@@ -190,8 +195,10 @@ class ReconstructionChoice(QGroupBox):
 
 
 def _show(widget: QCheckBox | QDoubleSpinBox, value: bool | float) -> None:
-    """Show a device's value without emitting the widget's signals (a refresh, not an edit);
-    a widget being edited (it has the focus) is left alone."""
+    """Show a device's value without emitting the widget's signals (a refresh, not an edit).
+
+    A widget being edited (it has the focus) is left alone.
+    """
     if widget.hasFocus():
         return
     widget.blockSignals(True)
@@ -256,6 +263,6 @@ class AcquisitionPanel(QWidget):
         layout.addLayout(form)
 
     def pattern_index(self) -> int | None:
-        """The pattern frame the raw view shows (``None``: the newest of the set)."""
+        """Return the pattern frame the raw view shows (``None``: the newest of the set)."""
         text = self.pattern.currentText()
         return None if text == "newest" else int(text)

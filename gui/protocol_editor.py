@@ -35,7 +35,7 @@ from qtpy.QtWidgets import (
 )
 
 from acquisition.protocol import MODES, Protocol, protocol_from_text
-from hardware.yaml_source import ConfigError
+from yamlconfig.located import ConfigError
 
 __all__ = ["ProtocolEditor"]
 
@@ -100,7 +100,7 @@ class ProtocolForm(QWidget):
             self._loading = False
 
     def apply(self, data: dict[str, Any]) -> dict[str, Any]:
-        """``data`` with the form's fields written in."""
+        """Return a copy of ``data`` with the form's fields written in."""
         data = dict(data)
         data["mode"] = self.mode.currentText()
         data["timelapse"] = {**(data.get("timelapse") or {}), "count": self.count.value(),
@@ -161,6 +161,7 @@ class ProtocolEditor(QWidget):
 
     # -- text and form
     def set_text(self, text: str, path: Path | None = None) -> None:
+        """Show ``text`` as the protocol; ``path``: its file, whose folder becomes the base."""
         self.path = path
         if path is not None:
             self.base = path.resolve().parent
@@ -196,6 +197,7 @@ class ProtocolEditor(QWidget):
 
     # -- file
     def open(self, path: Path | None = None) -> bool:
+        """Load a protocol file (``None``: ask for one); ``False`` if none was read."""
         if path is None:
             name, _ = QFileDialog.getOpenFileName(self, "Open protocol", str(self.base),
                                                   "Protocols (*.yaml *.yml)")
@@ -211,6 +213,7 @@ class ProtocolEditor(QWidget):
         return True
 
     def save(self, path: Path | None = None) -> bool:
+        """Write the text to ``path`` (``None``: ask where); ``False`` if nothing was written."""
         if path is None:
             start = str(self.path or self.base / "protocol.yaml")
             name, _ = QFileDialog.getSaveFileName(self, "Save protocol", start,
@@ -229,7 +232,7 @@ class ProtocolEditor(QWidget):
 
     # -- checking and running
     def check(self) -> Protocol | None:
-        """The protocol when it checks clean; else ``None`` and its located messages shown."""
+        """Return the protocol when it checks clean; else ``None``, its located messages shown."""
         name = str(self.path) if self.path is not None else "<editor>"
         try:
             protocol = protocol_from_text(self.text.toPlainText(), name, base=self.base)
@@ -240,11 +243,13 @@ class ProtocolEditor(QWidget):
         return protocol
 
     def run(self) -> None:
+        """Emit ``run_requested`` with the protocol if it checks clean."""
         protocol = self.check()
         if protocol is not None:
             self.run_requested.emit(protocol)
 
     def show_messages(self, messages: list[str]) -> None:
+        """List ``messages`` (none: "protocol OK")."""
         self.messages.clear()
         if not messages:
             self.messages.addItem("protocol OK")
@@ -253,10 +258,12 @@ class ProtocolEditor(QWidget):
             self.messages.addItem(QListWidgetItem(message))
 
     def message_texts(self) -> list[str]:
+        """Return the texts of the listed messages."""
         items = (self.messages.item(i) for i in range(self.messages.count()))
         return [item.text() for item in items if item is not None]
 
     def set_running(self, running: bool) -> None:
+        """Enable Stop while a protocol runs, Run otherwise."""
         self.run_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
 

@@ -1,12 +1,13 @@
 """What runs behind the GUI's views: live acquisition, or a protocol run, on a worker thread.
 
 Both sessions acquire on the GUI's open :class:`~hardware.microscope.Microscope` and only ever
-*store* their newest results: the raw set in a :class:`NewestSet` slot and the SR images in the
-pipeline's :class:`~acquisition.pipeline.DisplaySlot`. The window reads both on its own timer, so
-the display never slows the acquisition thread.
+*store* their newest results: the raw set in a :class:`NewestSet` slot and the SR images in a
+:class:`~acquisition.display.DisplaySlot`. The window reads both on its own timer, so the display
+never slows the acquisition thread. The acquisition itself is ``acquisition/``'s:
 
-- :class:`LiveSession`: Snap or Live, WF or SIM, with the chosen reconstructor behind a
-  ``StreamingPredictor`` in ``"latest"`` mode; nothing is written.
+- :class:`LiveSession`: Snap or Live, WF or SIM (:class:`~acquisition.live.LiveAcquisition`:
+  the chosen reconstructor behind a ``StreamingPredictor`` in ``"latest"`` mode; nothing is
+  written).
 - :class:`ProtocolSession`: ``acquisition.run(protocol, scope=…)`` (writers, predictors, files).
 
 Emission is off when either ends, however it ends (the SIM engine sees to it; a failed session
@@ -19,15 +20,22 @@ import shutil
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from acquisition.pipeline import DisplayFrame, DisplaySlot, Pipeline
-from acquisition.protocol import Protocol
+from acquisition.display import DisplayFrame, DisplaySlot
+from acquisition.live import LiveAcquisition
 from gui.counters import Counters, RateMeter
-from hardware.frameset import FrameSet
-from hardware.microscope import Microscope
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from acquisition.pipeline import Pipeline
+    from acquisition.protocol import Protocol
+    from acquisition.runner import RunResult
+    from acquisition.set_info import SetPredictor
+    from hardware.frameset import FrameSet
+    from hardware.microscope import Microscope
 
 __all__ = ["LiveSession", "NewestSet", "ProtocolSession", "Session"]
 
@@ -42,12 +50,13 @@ class NewestSet:
         self.count = 0
 
     def put(self, frame_set: FrameSet) -> None:
+        """Keep ``frame_set`` as its channel's and the overall newest set; count it."""
         with self._lock:
             self._sets[frame_set.channel] = self._newest = frame_set
             self.count += 1
 
     def latest(self, channel: str | None = None) -> FrameSet | None:
-        """The newest set of ``channel`` when it has one, else the newest of any channel."""
+        """Return the newest set of ``channel`` when it has one, else the newest of any channel."""
         with self._lock:
             if channel is not None and channel in self._sets:
                 return self._sets[channel]
@@ -55,8 +64,11 @@ class NewestSet:
 
 
 class Session:
-    """A worker thread that acquires; the window polls :attr:`raw`, :attr:`display` and
-    :meth:`counters`. ``on_finished`` is called on the worker thread when it ends."""
+    """A worker thread that acquires.
+
+    The window polls :attr:`raw`, :attr:`display` and :meth:`counters`. ``on_finished`` is
+    called on the worker thread when it ends.
+    """
 
     kind = "session"
 
@@ -81,6 +93,7 @@ class Session:
 
     # -- control (GUI thread)
     def start(self) -> None:
+        """Start the worker thread."""
         self.started = time.perf_counter()
         self._thread.start()
 
@@ -96,12 +109,15 @@ class Session:
 
     @property
     def running(self) -> bool:
-        """Started and not yet ended (False once the acquisition has ended, while the worker
-        thread may still be reporting it)."""
+        """Started and not yet ended.
+
+        False once the acquisition has ended, while the worker thread may still be reporting it.
+        """
         return self._thread.is_alive() and not self.finished
 
     @property
     def stop_requested(self) -> bool:
+        """Whether :meth:`stop` was called."""
         return self._stop.is_set()
 
     # -- worker thread
@@ -141,11 +157,14 @@ class Session:
 
     # -- counters (GUI thread)
     def counters(self) -> Counters:
+        """Return the counter line's values now (each session kind says how)."""
         raise NotImplementedError
 
     def rates(self) -> tuple[float, float]:
-        """Raw and SR frames/s: over the last seconds while running, over the whole session
-        once it has ended."""
+        """Return the raw and SR frames/s.
+
+        Over the last seconds while running, over the whole session once it has ended.
+        """
         if self.running or self.first_set_at is None:
             return self.raw_rate.rate(), self.sr_rate.rate()
         end = self.last_set_at or self.first_set_at
@@ -167,7 +186,9 @@ class Session:
 
 
 class LiveSession(Session):
-    """Snap (``count`` sets) or Live (until stopped) on the open microscope.
+    """Snap (``count`` sets) or Live (until stopped).
+
+    An :class:`~acquisition.live.LiveAcquisition` runs on the session's thread.
 
     Args:
         scope: the GUI's microscope.
@@ -185,88 +206,56 @@ class LiveSession(Session):
                  on_finished: Callable[[Session], None] | None = None) -> None:
         super().__init__(scope, on_finished)
         self.protocol = protocol
-        self.count = count
-        self.chunk = chunk or (200 if protocol.mode == "wf" else 20)
-        self.sets_acquired = 0
-        self.predictor: Any = None
-        self.reconstructor_info: dict[str, Any] = {}
-        self._acquisition: Any = None
-        self.sr_failed = 0
-        self.first_sr_error: str | None = None  # shown once in the window
+        self.live = LiveAcquisition(scope, protocol, count, chunk, self.display)
+        self.live.set_ready.connect(self._on_set)
+        self.live.sr_shown.connect(self._on_sr_shown)
+
+    @property
+    def count(self) -> int | None:
+        """Sets to acquire (``None``: until stopped)."""
+        return self.live.count
+
+    @property
+    def chunk(self) -> int:
+        """Sets per engine run."""
+        return self.live.chunk
+
+    @property
+    def sets_acquired(self) -> int:
+        """Raw sets acquired so far."""
+        return self.live.sets_acquired
+
+    @property
+    def predictor(self) -> SetPredictor | None:
+        """The streaming reconstructor (``None``: no reconstruction, or not started yet)."""
+        return self.live.predictor
+
+    @property
+    def reconstructor_info(self) -> dict[str, Any]:
+        """The reconstructor's method, model, weights hash, backend and scale."""
+        return self.live.reconstructor_info
+
+    @property
+    def sr_failed(self) -> int:
+        """Sets whose reconstruction failed."""
+        return self.live.sr_failed
+
+    @property
+    def first_sr_error(self) -> str | None:
+        """Shown once in the window."""
+        return self.live.first_sr_error
 
     def _work(self) -> None:
-        from acquisition.modes import engine_settings, set_mode_illumination
-        from acquisition.reconstruction import build_reconstructor
-        from hardware.sim_engine import SIMAcquisition
-        from inference.streaming import StreamingPredictor
-
-        protocol, scope = self.protocol, self.scope
-        channel = protocol.channels[0]
-        built = build_reconstructor(protocol, channel, scope.camera.shape)
-        if built is not None:
-            self.reconstructor_info = built[1]
-            self.predictor = StreamingPredictor(built[0], mode="latest",
-                                                on_result=self._on_result)
-        try:
-            set_mode_illumination(scope, protocol)
-            self._acquisition = acquisition = SIMAcquisition(scope, engine_settings(protocol))
-            acquisition.set_ready.connect(self._on_set)
-            try:
-                self._stream(acquisition, channel.preset, channel.power_mw,
-                             channel.exposure_ms)
-            finally:
-                acquisition.set_ready.disconnect(self._on_set)
-        finally:
-            if self.predictor is not None:
-                self.predictor.close()
-
-    def _stream(self, acquisition: Any, preset: str, power_mw: float,
-                exposure_ms: float) -> None:
-        """Chunk after chunk until stopped (or ``count`` sets); a power or exposure set in the
-        panels while live holds for the next chunk."""
-        import useq
-
-        line = self.scope.channel_line(preset)
-        powers = {line: power_mw}
-        while not self._stop.is_set():
-            if self.sets_acquired:
-                powers = {line: self.scope.lasers[line].power_mw}
-                exposure_ms = self.scope.camera.exposure_ms
-            left = None if self.count is None else self.count - self.sets_acquired
-            if left is not None and left <= 0:
-                break
-            loops = self.chunk if left is None else min(self.chunk, left)
-            sequence = useq.MDASequence(
-                time_plan=useq.TIntervalLoops(interval=0, loops=loops),
-                channels=(useq.Channel(config=preset, exposure=exposure_ms),))
-            acquisition.run(sequence, powers)
+        self.live.run()
 
     def _cancel(self) -> None:
-        if self._acquisition is not None:
-            self._acquisition.cancel()
+        self.live.stop()
 
-    def _on_set(self, frame_set: FrameSet) -> None:
-        super()._on_set(frame_set)
-        self.sets_acquired += 1
-        if self.predictor is not None:
-            self.predictor.submit(frame_set.frames, {"t": self.sets_acquired - 1,
-                                                     "p": frame_set.position,
-                                                     "channel": frame_set.channel})
-        if self._stop.is_set():
-            self._cancel()  # a stop that came before the engine started
-
-    def _on_result(self, result: Any) -> None:
-        if result.image is None:
-            self.sr_failed += 1
-            if self.first_sr_error is None:
-                self.first_sr_error = f"{type(result.error).__name__}: {result.error}"
-            return
-        meta = result.metadata
-        self.display.put(DisplayFrame(meta["channel"], int(meta["t"]), int(meta["p"]), "sr",
-                                      result.image, result.latency_s))
+    def _on_sr_shown(self, frame: DisplayFrame) -> None:
         self.sr_rate.add()
 
     def counters(self) -> Counters:
+        """Return the rates, SR latency, frames, drops, free disk and camera buffer fill."""
         stats = self.predictor.stats() if self.predictor is not None else None
         raw_fps, sr_fps = self.rates()
         return Counters(
@@ -292,7 +281,7 @@ class ProtocolSession(Session):
         self.out = out if out is not None else protocol.output_dir()
         self.overwrite = overwrite
         self.pipeline: Pipeline | None = None
-        self.result: Any = None
+        self.result: RunResult | None = None
 
     def _work(self) -> None:
         from acquisition.runner import run
@@ -323,6 +312,7 @@ class ProtocolSession(Session):
             self.pipeline.stop_run()  # a stop that came before the engine started
 
     def counters(self) -> Counters:
+        """Return the rates, SR latency, frames acquired/written, drops, disk and queue fills."""
         pipeline = self.pipeline
         if pipeline is None:
             return Counters(free_disk_bytes=_free_disk(self.out))

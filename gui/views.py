@@ -72,6 +72,7 @@ class ImagePanel:
         self._histogram_stale = True
 
     def auto_contrast(self) -> None:
+        """Set the levels from the shown image's percentiles (nothing before an image)."""
         if self.image is None:
             return
         self.levels = contrast_levels(self.image)
@@ -79,6 +80,7 @@ class ImagePanel:
         self.item.setLevels(self.levels)
 
     def update_histogram(self) -> None:
+        """Recompute the histogram if an image was shown since the last time."""
         if self._histogram_stale and self.image is not None:
             self._histogram_stale = False
             self.histogram.imageChanged(autoLevel=False)
@@ -99,13 +101,16 @@ class LinkedViews(pg.GraphicsLayoutWidget):
 
     @property
     def panels(self) -> tuple[ImagePanel, ImagePanel, ImagePanel]:
+        """The raw, WF and SR panels."""
         return self.raw, self.wf, self.sr
 
     def auto_contrast(self) -> None:
+        """Set each panel's levels from its shown image."""
         for panel in self.panels:
             panel.auto_contrast()
 
     def update_histograms(self) -> None:
+        """Recompute each panel's histogram where a new image was shown."""
         for panel in self.panels:
             panel.update_histogram()
 

@@ -9,8 +9,7 @@ when a session fails.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtCore import Qt, QTimer, Signal
@@ -28,7 +27,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from acquisition.pipeline import DisplayFrame
 from acquisition.protocol import (
     ChannelSpec,
     InferenceSpec,
@@ -42,8 +40,13 @@ from gui.panels import AcquisitionPanel, LaserPanel, ReconstructionChoice
 from gui.protocol_editor import ProtocolEditor
 from gui.sessions import LiveSession, ProtocolSession, Session
 from gui.views import LinkedViews
-from hardware.frameset import FrameSet
-from hardware.microscope import Microscope
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from acquisition.display import DisplayFrame
+    from hardware.frameset import FrameSet
+    from hardware.microscope import Microscope
 
 __all__ = ["DISPLAY_HZ", "MainWindow"]
 
@@ -175,6 +178,7 @@ class MainWindow(QMainWindow):
         return GroupPresetTableWidget(mmcore=core)
 
     def show_property_browser(self) -> None:
+        """Show pymmcore-widgets' device property browser (pymmcore-plus backend only)."""
         core = getattr(self.scope.backend, "core", None)
         if core is None:
             self.report("the device property browser needs the pymmcore-plus backend")
@@ -212,7 +216,7 @@ class MainWindow(QMainWindow):
 
     # -- what the controls ask for
     def live_protocol(self) -> Protocol:
-        """A one-channel protocol holding the controls' choices (checked like a file's)."""
+        """Build a one-channel protocol holding the controls' choices (checked like a file's)."""
         preset = self.acquire.channel.currentText()
         line = self.scope.channel_line(preset)
         method = self.reconstruction.method.currentText()
@@ -226,6 +230,7 @@ class MainWindow(QMainWindow):
 
     # -- sessions
     def snap(self) -> bool:
+        """Snap one set; False when it could not start."""
         return self._start_live(count=1)
 
     def start_live(self, count: int | None = None) -> bool:
@@ -281,6 +286,7 @@ class MainWindow(QMainWindow):
         session.start()
 
     def stop(self) -> None:
+        """Ask the running session to stop (returns at once)."""
         if self.session is not None:
             self.session.stop()
             self.status.setText(f"{self.session.kind}: stopping…")
@@ -308,6 +314,7 @@ class MainWindow(QMainWindow):
         self.status.setText(text)
 
     def emission_off(self) -> None:
+        """Turn every laser's emission off (a failure is reported loudly); refresh the panel."""
         try:
             self.scope.emission_off()
         except Exception as exc:
@@ -316,11 +323,14 @@ class MainWindow(QMainWindow):
 
     # -- display (GUI thread, on the timers)
     def current(self) -> Session | None:
+        """Return the running session, else the last one (``None`` before any)."""
         return self.session or self.last_session
 
     def refresh_display(self) -> None:
-        """Show the newest raw set (raw frame and WF) and the newest SR image, if new: of the
-        chosen channel when the session has it, else of any channel."""
+        """Show the newest raw set (raw frame and WF) and the newest SR image, if new.
+
+        Those of the chosen channel when the session has it, else of any channel.
+        """
         session = self.current()
         if session is None:
             return
@@ -354,6 +364,7 @@ class MainWindow(QMainWindow):
             self.dose.judge(session.raw.latest(self.acquire.channel.currentText()))
 
     def refresh_counters(self) -> None:
+        """Show the session's counters; report its first SR failure once."""
         session = self.current()
         if session is None:
             return
@@ -366,11 +377,12 @@ class MainWindow(QMainWindow):
             self.report(f"SR reconstruction failed ({failed} set(s) so far; the first: {error})")
 
     def timers(self) -> tuple[QTimer, ...]:
-        """The display, counter, histogram and device-state timers."""
+        """Return the display, counter, histogram and device-state timers."""
         return (self.display_timer, self.counter_timer, self.histogram_timer, self.device_timer)
 
     # -- closing: lasers off
     def closeEvent(self, event: Any) -> None:
+        """Stop the session (waiting up to 30 s), the timers and all emission, then close."""
         session = self.session
         if session is not None:
             session.stop()

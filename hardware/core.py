@@ -19,7 +19,7 @@ DEMO = "demo"
 
 
 def resolve_config(cfg: str | Path) -> Path:
-    """The path of a ``.cfg``: ``demo`` is the bundled simulated microscope."""
+    """Return the path of a ``.cfg``; ``demo`` is the bundled simulated microscope."""
     if str(cfg) == DEMO:
         # the package ships as plain files (setuptools package-data), never zipped
         path = Path(str(resources.files("simulators").joinpath("demo.cfg")))
@@ -33,7 +33,7 @@ def resolve_config(cfg: str | Path) -> Path:
 
 
 def create_core(cfg: str | Path | None = DEMO, mm_path: str | Path | None = None) -> UniMMCore:
-    """A core with ``cfg`` loaded (``None`` loads nothing).
+    """Create a core with ``cfg`` loaded (``None`` loads nothing).
 
     ``mm_path`` is the Micro-Manager installation holding C++ adapters; without one (only Python
     devices), an empty folder stands in so that the core starts.
@@ -64,8 +64,10 @@ def close_all_shutters(core: UniMMCore) -> None:
 
 
 def release_core(core: UniMMCore) -> None:
-    """Stop acquisition, close every shutter and unload every device (a clean exit for the
-    C++ core)."""
+    """Stop acquisition, close every shutter and unload every device.
+
+    A clean exit for the C++ core.
+    """
     try:
         if core.isSequenceRunning():
             core.stopSequenceAcquisition()
@@ -76,5 +78,5 @@ def release_core(core: UniMMCore) -> None:
 
 @functools.cache
 def _empty_adapter_dir() -> str:
-    """A private empty folder standing in for a Micro-Manager installation (one per process)."""
+    """Make an empty folder to stand in for a Micro-Manager installation (one per process)."""
     return tempfile.mkdtemp(prefix="livesr-no-adapters-")

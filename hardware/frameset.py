@@ -33,6 +33,7 @@ class FrameSet:
 
     @property
     def n_frames(self) -> int:
+        """Number of frames in the set: 9 or 25 for SIM, 1 for wide-field."""
         return int(self.frames.shape[0])
 
     @property
@@ -41,5 +42,5 @@ class FrameSet:
         return int(self.frames.shape[1]), int(self.frames.shape[2])
 
     def widefield(self) -> np.ndarray:
-        """The wide-field image: the mean of the set, float32."""
+        """Return the wide-field image: the mean of the set, float32."""
         return np.asarray(self.frames.mean(axis=0, dtype=np.float32))

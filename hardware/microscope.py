@@ -12,16 +12,18 @@ both (and the settings file's line when it came from a file).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
-from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from hardware import safety
 from hardware.backend import Backend, PymmcoreBackend
 from hardware.roles import AOTF, Camera, Laser, PatternGenerator
 from hardware.settings import MicroscopeSettings, load_settings
-from hardware.yaml_source import ConfigError
+from yamlconfig.located import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+    from types import TracebackType
 
 __all__ = ["BackendName", "Microscope"]
 
@@ -52,8 +54,11 @@ class Microscope:
         settings: MicroscopeSettings | str | Path | None = None,
         backend: BackendName = "pymmcore-plus",
     ) -> Microscope:
-        """Load ``cfg`` (pymmcore-plus) or attach to the running Micro-Manager (pycromanager,
-        which uses the configuration loaded there), then map the roles of ``settings``."""
+        """Open a microscope over ``cfg`` and map the roles of ``settings``.
+
+        pymmcore-plus loads ``cfg``; pycromanager attaches to the running Micro-Manager and uses
+        the configuration loaded there.
+        """
         if not isinstance(settings, MicroscopeSettings):
             settings = load_settings(settings)
         be: Backend
@@ -87,11 +92,14 @@ class Microscope:
             self.lasers[line].power_mw = mw
 
     def powers_mw(self) -> dict[int, float]:
+        """Return each laser's power setpoint in mW, per line (nm)."""
         return {line: laser.power_mw for line, laser in self.lasers.items()}
 
     def emission_off(self) -> None:
-        """Every laser's emission off and the AOTF blanked; each is tried, failures are raised
-        together afterwards."""
+        """Turn every laser's emission off and blank the AOTF.
+
+        Each is tried; failures are raised together afterwards.
+        """
         errors = []
         for laser in self.lasers.values():
             try:
@@ -115,7 +123,7 @@ class Microscope:
         return on
 
     def channel_line(self, preset: str) -> int:
-        """The laser line (nm) that channel preset ``preset`` uses."""
+        """Return the laser line (nm) that channel preset ``preset`` uses."""
         lines = self.settings.channels.lines
         if preset not in lines:
             raise ValueError(f"channel {preset!r} is not in the settings' channel presets "
@@ -135,16 +143,20 @@ class Microscope:
             self.backend.release()
 
     def __enter__(self) -> Microscope:
+        """Return the microscope itself."""
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        """Close the microscope: emission off, backend released."""
         self.close()
 
 
 def check_settings(backend: Backend, settings: MicroscopeSettings) -> None:
-    """Every device, property and preset the settings name must exist in the loaded
-    configuration; all problems are reported at once."""
+    """Check that every device, property and preset the settings name is in the configuration.
+
+    All problems are reported at once, in one :class:`~yamlconfig.located.ConfigError`.
+    """
     cfg = backend.config_file()
     devices = backend.loaded_devices()
     problems: list[str] = []

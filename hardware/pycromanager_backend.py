@@ -16,18 +16,20 @@ engine raises "Property sequences not yet implemented". The roles work over it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hardware.backend import PymmcoreBackend
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
 __all__ = ["JavaCoreAdapter", "PycromanagerBackend"]
 
 
 def _strings(java_vector: Any) -> list[str]:
-    """A Java ``StrVector`` (``size``/``get``) or any iterable, as a list of str."""
+    """Turn a Java ``StrVector`` (``size``/``get``) or any iterable into a list of str."""
     if hasattr(java_vector, "size") and hasattr(java_vector, "get"):
         return [str(java_vector.get(i)) for i in range(int(java_vector.size()))]
     return [str(v) for v in java_vector]
@@ -39,7 +41,7 @@ def _snake(name: str) -> str:
 
 
 def _pixels(tagged: Any) -> np.ndarray:
-    """The image of a ``TaggedImage`` (flat ``pix`` reshaped by its Height and Width tags)."""
+    """Return the image of a ``TaggedImage`` (flat ``pix`` reshaped by its Height and Width)."""
     tags = dict(tagged.tags)
     return np.asarray(tagged.pix).reshape(int(tags["Height"]), int(tags["Width"]))
 
@@ -56,29 +58,36 @@ class JavaCoreAdapter:
         self._java, self._str_vector, self._config_name = java_core, str_vector, config_name
 
     def __getattr__(self, name: str) -> Any:
+        """Return the Java core's method ``name`` (snake_case), vectors as lists of str."""
         method = getattr(self._java, _snake(name))
         if name in self._VECTORS:
             return lambda *args: _strings(method(*args))
         return method
 
-    def systemConfigurationFile(self) -> str:  # the Java core does not report its .cfg
+    def systemConfigurationFile(self) -> str:
+        """Return the configuration name given (the Java core does not report its .cfg)."""
         return self._config_name
 
     def getROI(self) -> tuple[int, int, int, int]:
+        """Return the ROI as ``(x, y, width, height)``, from a Java ``Rectangle``."""
         rect = self._java.get_roi()
         return int(rect.x), int(rect.y), int(rect.width), int(rect.height)
 
     def getImage(self) -> np.ndarray:
+        """Return the snapped image, from a ``TaggedImage``."""
         return _pixels(self._java.get_tagged_image())
 
     def popNextImageAndMD(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """Pop the next image of the buffer, and its tags as metadata."""
         tagged = self._java.pop_next_tagged_image()
         return _pixels(tagged), dict(tagged.tags)
 
     def loadPropertySequence(self, device: str, prop: str, values: Sequence[str]) -> None:
+        """Load ``values`` as a property sequence, passed as a Java ``StrVector``."""
         self._java.load_property_sequence(device, prop, self._str_vector(list(values)))
 
     def isShutter(self, device: str) -> bool:
+        """Tell whether ``device`` is a shutter device."""
         # a Java DeviceType enum over the bridge; its name is e.g. "ShutterDevice"
         return str(self._java.get_device_type(device)).endswith("ShutterDevice")
 
@@ -101,6 +110,7 @@ class PycromanagerBackend(PymmcoreBackend):
         super().__init__(JavaCoreAdapter(core, str_vector or _java_str_vector, name))
 
     def is_shutter(self, device: str) -> bool:
+        """Tell whether ``device`` is a shutter device (from its Java device type)."""
         return bool(self.core.isShutter(device))
 
     def release(self) -> None:
@@ -122,7 +132,7 @@ class PycromanagerBackend(PymmcoreBackend):
 
 
 def _java_str_vector(values: Sequence[str]) -> Any:
-    """A Java ``mmcorej.StrVector`` holding ``values``, built over the bridge."""
+    """Build a Java ``mmcorej.StrVector`` holding ``values`` over the bridge."""
     from pycromanager import JavaObject
 
     vector = JavaObject("mmcorej.StrVector")

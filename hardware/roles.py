@@ -7,10 +7,14 @@ AOTF intensity outside 0–100 % or a SIM state the pattern generator does not h
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hardware.backend import Backend, DeviceError
-from hardware.settings import AOTFRole, CameraRole, LaserRole, PatternRole
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from hardware.settings import AOTFRole, CameraRole, LaserRole, PatternRole
 
 __all__ = ["AOTF", "Camera", "Laser", "PatternGenerator"]
 
@@ -23,6 +27,7 @@ class Camera:
 
     @property
     def exposure_ms(self) -> float:
+        """Exposure in ms; set within (0, 10000]."""
         return self.backend.get_exposure()
 
     @exposure_ms.setter
@@ -37,6 +42,7 @@ class Camera:
         return self.backend.get_roi()
 
     def set_roi(self, x: int, y: int, width: int, height: int) -> None:
+        """Set the ROI, in sensor pixels."""
         self.backend.set_roi(x, y, width, height)
 
     def centred_roi(self, size: int) -> tuple[int, int, int, int]:
@@ -51,10 +57,12 @@ class Camera:
         return x, y, size, size
 
     def clear_roi(self) -> None:
+        """Use the whole sensor."""
         self.backend.clear_roi()
 
     @property
     def binning(self) -> int:
+        """Binning (1 when the camera has no binning property); set among its allowed values."""
         prop = self.role.binning_property
         if prop not in self.backend.property_names(self.label):
             return 1
@@ -79,6 +87,7 @@ class Camera:
         return height, width
 
     def snap(self) -> np.ndarray:
+        """Snap one frame and return it."""
         return self.backend.snap()
 
 
@@ -100,6 +109,7 @@ class Laser:
 
     @property
     def power_mw(self) -> float:
+        """Power setpoint in mW; a value outside 0…max_power_mw is refused."""
         return float(self.backend.get_property(self.label, self.role.power_property))
 
     @power_mw.setter
@@ -108,13 +118,16 @@ class Laser:
 
     @property
     def is_on(self) -> bool:
+        """Whether emission is on (the laser's shutter open)."""
         return self.backend.get_shutter_open(self.label)
 
     def on(self) -> None:
+        """Turn emission on, after checking the power setpoint against the limit."""
         self.check_power(self.power_mw)  # never emit at a power above the limit
         self.backend.set_shutter_open(self.label, True)
 
     def off(self) -> None:
+        """Turn emission off."""
         self.backend.set_shutter_open(self.label, False)
 
 
@@ -126,6 +139,7 @@ class AOTF:
 
     @property
     def lines(self) -> list[int]:
+        """Laser lines (nm) with an intensity property, ascending."""
         return sorted(self.role.intensity_properties)
 
     def _property(self, line: int) -> str:
@@ -136,21 +150,26 @@ class AOTF:
                              f"(lines: {self.lines})") from None
 
     def intensity(self, line: int) -> float:
+        """Return the transmission (%) of ``line`` nm."""
         return float(self.backend.get_property(self.label, self._property(line)))
 
     def set_intensity(self, line: int, percent: float) -> None:
+        """Set the transmission (0–100 %) of ``line`` nm."""
         if not 0 <= percent <= 100:
             raise ValueError(f"AOTF {self.label!r}: intensity must be 0…100 %, got {percent}")
         self.backend.set_property(self.label, self._property(line), float(percent))
 
     @property
     def blanked(self) -> bool:
+        """Whether no light passes (the shutter closed)."""
         return not self.backend.get_shutter_open(self.label)
 
     def blank(self) -> None:
+        """Let no light pass."""
         self.backend.set_shutter_open(self.label, False)
 
     def unblank(self) -> None:
+        """Let light pass, at each line's transmission."""
         self.backend.set_shutter_open(self.label, True)
 
 
@@ -192,14 +211,16 @@ class PatternGenerator:
         self.backend.set_property(self.label, self.role.illumination_property, values[kind])
 
     def states(self) -> list[str]:
-        """The property values of SIM states 0…n−1 (orientation-major)."""
+        """Return the property values of SIM states 0…n−1 (orientation-major)."""
         return [self.role.state(k) for k in range(self.n_states)]
 
     @property
     def state(self) -> str:
+        """The pattern property's current value."""
         return self.backend.get_property(self.label, self.role.property)
 
     def set_state(self, index: int) -> None:
+        """Show SIM state ``index`` of the current mode."""
         n = self.n_states
         if not 0 <= index < n:
             raise ValueError(f"pattern generator {self.label!r}: state {index} outside 0…{n - 1}")
@@ -211,4 +232,5 @@ class PatternGenerator:
 
     @property
     def sequenceable(self) -> bool:
+        """Whether the pattern property can run a hardware property sequence."""
         return self.backend.is_sequenceable(self.label, self.role.property)

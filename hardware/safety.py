@@ -14,8 +14,10 @@ import signal
 import sys
 import threading
 import weakref
-from types import FrameType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 __all__ = ["all_emission_off", "install_handlers", "register", "unregister"]
 
@@ -39,13 +41,16 @@ def register(microscope: _Emitter) -> None:
 
 
 def unregister(microscope: _Emitter) -> None:
+    """Stop watching ``microscope`` (it turns its own emission off when it closes)."""
     with _lock:
         _live.discard(microscope)
 
 
 def all_emission_off() -> list[str]:
-    """Emission off on every registered microscope; the errors, if any, are returned and
-    printed (this runs where raising would help no one)."""
+    """Turn emission off on every registered microscope.
+
+    The errors, if any, are returned and printed (this runs where raising would help no one).
+    """
     with _lock:
         microscopes = list(_live)
     errors = []

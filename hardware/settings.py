@@ -7,12 +7,14 @@ The defaults fit the bundled demo microscope, so an empty file (or none) means "
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from hardware.yaml_source import YamlSource, load_yaml, validate_source
+from yamlconfig.located import FieldError, YamlSource, load_yaml, validate_source
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "AOTFRole",
@@ -76,11 +78,11 @@ class PatternRole(_Role):
     @model_validator(mode="after")
     def _check_format(self) -> PatternRole:
         if "{index}" not in self.state_format:
-            raise ValueError("state_format must contain {index}")
+            raise FieldError("state_format", "must contain {index}")
         return self
 
     def state(self, index: int) -> str:
-        """The property value of SIM state ``index``."""
+        """Return the property value of SIM state ``index``."""
         return self.state_format.format(index=index)
 
 
@@ -113,19 +115,26 @@ class MicroscopeSettings(BaseModel):
 
     _source: YamlSource | None = PrivateAttr(default=None)
 
+    @classmethod
+    def from_source(cls, source: YamlSource) -> MicroscopeSettings:
+        """Validate the settings read into ``source``; :meth:`where` then points into its file."""
+        settings: MicroscopeSettings = validate_source(cls, source)
+        settings._source = source
+        return settings
+
     @model_validator(mode="after")
     def _check_lines(self) -> MicroscopeSettings:
         lines = [laser.wavelength_nm for laser in self.lasers]
         if len(set(lines)) != len(lines):
-            raise ValueError(f"two lasers share a wavelength: {lines}")
+            raise FieldError("lasers", f"two lasers share a wavelength: {lines}")
         unknown = {p: line for p, line in self.channels.lines.items() if line not in lines}
         if unknown:
-            raise ValueError(f"channel presets use lines with no laser: {unknown} "
-                             f"(lasers: {lines})")
+            raise FieldError(("channels", "lines"), f"channel presets use lines with no laser: "
+                             f"{unknown} (lasers: {lines})")
         return self
 
     def laser(self, line: int) -> LaserRole:
-        """The laser of ``line`` nm."""
+        """Return the laser of ``line`` nm."""
         for laser in self.lasers:
             if laser.wavelength_nm == line:
                 return laser
@@ -144,11 +153,11 @@ class MicroscopeSettings(BaseModel):
 
 
 def load_settings(path: str | Path | None = None, **data: Any) -> MicroscopeSettings:
-    """Settings from a YAML file (errors as ``FILE:LINE:COL: field: message``), or the demo
-    defaults when ``path`` is ``None`` (``data`` then overrides fields)."""
+    """Load settings from a YAML file, or the demo defaults when ``path`` is ``None``.
+
+    Errors in a file read ``FILE:LINE:COL: field: message``. Without a file, ``data`` overrides
+    fields of the defaults.
+    """
     if path is None:
         return MicroscopeSettings.model_validate(data)
-    source = load_yaml(path)
-    settings = validate_source(MicroscopeSettings, source)
-    settings._source = source
-    return settings
+    return MicroscopeSettings.from_source(load_yaml(path))

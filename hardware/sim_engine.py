@@ -23,19 +23,22 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import useq
 from psygnal import Signal
 from pydantic import BaseModel, ConfigDict, Field
-from pymmcore_plus.core._sequencing import SequencedEvent
-from pymmcore_plus.mda import MDAEngine
+from pymmcore_plus.core import SequencedEvent
 
 from hardware.backend import DeviceError, PymmcoreBackend, device_call
 from hardware.frameset import FrameSet
-from hardware.microscope import Microscope
+from hardware.mda_adapter import RUNNER_T0, StrictMDAEngine, is_camera_thread
 from hardware.sim_events import expand_sim_events
+
+if TYPE_CHECKING:
+    import useq
+
+    from hardware.microscope import Microscope
 
 __all__ = ["AcquisitionSummary", "SIMAcquisition", "SIMEngine", "SIMSettings"]
 
@@ -53,10 +56,11 @@ class SIMSettings(BaseModel):
 
     @property
     def frames_per_set(self) -> int:
+        """Frames per acquire event: ``n_patterns`` in SIM mode, 1 in wide-field mode."""
         return self.n_patterns if self.mode == "sim" else 1
 
 
-class SIMEngine(MDAEngine):
+class SIMEngine(StrictMDAEngine):
     """An ``MDAEngine`` that expands acquire events into SIM pattern events and stops on faults."""
 
     def __init__(self, microscope: Microscope, sim: SIMSettings) -> None:
@@ -77,7 +81,7 @@ class SIMEngine(MDAEngine):
 
     # -- events
     def pattern_events(self, event: useq.MDAEvent) -> list[useq.MDAEvent]:
-        """The frames of one acquire event: its SIM pattern events, or one uniform frame."""
+        """Expand one acquire event into its SIM pattern events, or one uniform frame."""
         pattern = self.microscope.pattern
         if pattern is None:
             return [event]
@@ -89,11 +93,14 @@ class SIMEngine(MDAEngine):
                                  role.state_format)
 
     def event_iterator(self, events: Iterable[useq.MDAEvent]) -> Iterator[useq.MDAEvent]:
-        """The pattern events, grouped per position: the parent merges what the devices can
-        sequence within a group. Time points with their own start times (an interval > 0) are
-        separate camera sequences, with the AOTF blanked between them; a time-lapse at interval
-        0 streams as one sequence (SIM sets back to back, the pattern sequence repeating), split
-        only where a device's sequence memory is full or a channel change cannot be sequenced."""
+        """Yield the pattern events, grouped per position.
+
+        The parent merges what the devices can sequence within a group. Time points with their
+        own start times (an interval > 0) are separate camera sequences, with the AOTF blanked
+        between them; a time-lapse at interval 0 streams as one sequence (SIM sets back to back,
+        the pattern sequence repeating), split only where a device's sequence memory is full or
+        a channel change cannot be sequenced.
+        """
         for _, same_position in groupby(events, key=lambda e: e.index.get("p", 0)):
             # lazily: a long time-lapse is expanded as the camera consumes it
             frames = (f for event in same_position for f in self.pattern_events(event))
@@ -101,6 +108,7 @@ class SIMEngine(MDAEngine):
 
     # -- setup: every failure names its device instead of being logged and skipped
     def setup_event(self, event: useq.MDAEvent) -> None:
+        """Set the devices up for ``event``; any failure raises a :class:`DeviceError`."""
         try:
             super().setup_event(event)
         except DeviceError:
@@ -110,6 +118,10 @@ class SIMEngine(MDAEngine):
                 from exc
 
     def setup_sequenced_event(self, event: SequencedEvent) -> None:
+        """Set up a hardware-sequenced event, each failure naming its device.
+
+        The property sequences are loaded and started here; the parent sets up the rest.
+        """
         core = self.mmcore
         if core.isSequenceRunning():
             # the previous sequence delivered all its frames; its camera thread may still be
@@ -127,18 +139,6 @@ class SIMEngine(MDAEngine):
             with device_call(dev, f"starting the {prop} sequence"):
                 core.startPropertySequence(dev, prop)
 
-    def _set_event_channel(self, event: useq.MDAEvent) -> None:
-        if (ch := event.channel) is None:
-            return
-        if (ch.group, ch.config) != self.mmcore._last_config:
-            with device_call(f"{ch.group}/{ch.config}", "applying the channel preset"):
-                self.mmcore.setConfig(ch.group, ch.config)
-
-    def _set_event_properties(self, properties: Iterable[useq.PropertyTuple]) -> None:
-        for dev, prop, value in properties:
-            with device_call(dev, f"setting {prop} to {value}"):
-                self.mmcore.setProperty(dev, prop, value)
-
     # -- execution
     def exec_event(self, event: useq.MDAEvent) -> Iterator[Any]:
         """Unblank the AOTF for the frames of this event only, and check what arrives."""
@@ -155,8 +155,10 @@ class SIMEngine(MDAEngine):
                 aotf.blank()
 
     def _to_sink(self, inner: Iterable[Any]) -> Iterator[Any]:
-        """Pass ``inner``'s payloads on (and what the runner sends back), each frame first to
-        :attr:`frame_sink`."""
+        """Pass ``inner``'s payloads on, each frame first to :attr:`frame_sink`.
+
+        What the runner sends back is passed on to ``inner``.
+        """
         frames = iter(inner)
         try:
             payload = next(frames)
@@ -169,8 +171,9 @@ class SIMEngine(MDAEngine):
             return
 
     def exec_single_event(self, event: useq.MDAEvent) -> Iterator[Any]:
+        """Snap one frame; a failing snap or read raises a :class:`DeviceError`."""
         camera = self.mmcore.getCameraDevice()
-        t0 = event.metadata.get("runner_t0") or time.perf_counter()
+        t0 = event.metadata.get(RUNNER_T0) or time.perf_counter()
         with device_call(camera, "snapping an image"):
             self.mmcore.snapImage()
         elapsed_ms = (time.perf_counter() - t0) * 1000
@@ -181,8 +184,10 @@ class SIMEngine(MDAEngine):
         yield (img, event, meta)
 
     def _checked_sequence(self, event: SequencedEvent) -> Iterator[Any]:
-        """The parent's sequenced acquisition, with stalls, overflows and missing frames turned
-        into errors naming the camera."""
+        """Run the parent's sequenced acquisition, checked.
+
+        Stalls, overflows and missing frames become errors naming the camera.
+        """
         camera = self.mmcore.getCameraDevice()
         expected, delivered, missing = len(event.events), 0, 0
         inner = self.exec_sequenced_event(event)
@@ -249,7 +254,7 @@ class SIMAcquisition:
 
     def validate(self, sequence: useq.MDASequence,
                  powers_mw: Mapping[int, float] | None = None) -> dict[int, float]:
-        """Check channels and powers before any device changes; the checked powers."""
+        """Check channels and powers before any device changes; return the checked powers."""
         scope = self.microscope
         group = scope.settings.channels.group
         for channel in sequence.channels:
@@ -261,8 +266,10 @@ class SIMAcquisition:
 
     def run(self, sequence: useq.MDASequence,
             powers_mw: Mapping[int, float] | None = None) -> AcquisitionSummary:
-        """Acquire ``sequence``; blocks until it ends. Raises :class:`DeviceError` on a fault
-        (emission already off, sets delivered so far kept)."""
+        """Acquire ``sequence``; block until it ends.
+
+        Raises :class:`DeviceError` on a fault (emission already off, sets delivered so far kept).
+        """
         scope = self.microscope
         powers = self.validate(sequence, powers_mw)
         self.summary = AcquisitionSummary()
@@ -352,7 +359,7 @@ class SIMAcquisition:
 
     def _thread_excepthook(self, previous: Any) -> Any:
         def hook(args: threading.ExceptHookArgs) -> None:
-            if type(args.thread).__name__ == "AcquisitionThread":
+            if is_camera_thread(args.thread):
                 # reported in the run's DeviceError rather than as a stray traceback
                 self.engine.camera_errors.append(str(args.exc_value))
                 return
@@ -389,6 +396,7 @@ class _PartialSet:
 
     @property
     def complete(self) -> bool:
+        """Whether every frame of the set has arrived."""
         return bool(self.filled.all())
 
     def finish(self, key: tuple[int, int, int], scope: Microscope,

@@ -7,9 +7,12 @@ properties are then hardware-sequenced by pymmcore-plus's engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import useq
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import useq
 
 
 def expand_sim_events(
@@ -19,7 +22,7 @@ def expand_sim_events(
     pattern_property: str = "Pattern",
     state_format: str = "{index}",
 ) -> list[useq.MDAEvent]:
-    """The SIM events of ``events`` (an MDASequence or any iterable of events), as a list.
+    """Expand ``events`` (an MDASequence or any iterable of events) into SIM events, a list.
 
     A list, not a generator: ``core.mda.run`` skips its event iterator (and so hardware
     sequencing) when handed a generator. Pattern state ``k`` is ``state_format.format(index=k)``.

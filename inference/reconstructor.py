@@ -3,6 +3,10 @@
 Acquisition, the streaming predictor and the GUI only see a :class:`Reconstructor`: it takes the
 raw frames of one set ``(N, H, W)`` (N = 1 for a wide-field frame, 9 or 25 for a SIM set) and
 returns the super-resolved image ``(H·scale, W·scale)`` as float32 in [0, 1].
+
+One is built by name in :func:`inference.registry.build_reconstructor` (a module above this one
+and the methods it builds). :class:`DFCANReconstructor` here is the reference PyTorch pipeline
+the inference backends are checked against.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from inference.predict import predict, resolve_mode
+from inference.predict.official import predict, resolve_mode
 
 __all__ = ["DFCANReconstructor", "Reconstructor", "check_frames"]
 
@@ -48,14 +52,14 @@ def check_frames(frames: np.ndarray, frames_per_set: int | None, name: str) -> n
 
 
 class DFCANReconstructor:
-    """A DFCAN run by the reference PyTorch pipeline (:func:`inference.predict.predict`).
+    """A DFCAN run by the reference PyTorch pipeline (:func:`inference.predict.official.predict`).
 
     The output is the network's prediction after the official post-processing
     (``rm_outliers(prctile_norm(·))``), as float32 in [0, 1].
     """
 
     def __init__(self, model: object, device: str = "cpu", name: str | None = None) -> None:
-        from inference.dfcan import DFCAN
+        from inference.models.dfcan import DFCAN
 
         if not isinstance(model, DFCAN):
             raise TypeError(f"expected a DFCAN, got {type(model).__name__}")
@@ -69,12 +73,13 @@ class DFCANReconstructor:
     @classmethod
     def from_file(cls, path: str | Path, device: str = "cpu") -> DFCANReconstructor:
         """Load a weights file (safetensors with architecture, or Keras .h5)."""
-        from inference.weights import load_model
+        from inference.models.weights import load_model
 
         model = load_model(Path(path), device=device)
         return cls(model, device=device, name=f"dfcan-{Path(path).stem}")
 
     def reconstruct(self, frames: np.ndarray) -> np.ndarray:
+        """Predict one set with the official pipeline; the uint16 image as float32 in [0, 1]."""
         stack = check_frames(frames, self.frames_per_set, self.name)
         _, image = predict(self.model, stack, self.mode, self.device)
         return (image.astype(np.float32) / 65535.0).astype(np.float32)

@@ -1,7 +1,8 @@
 """StreamingPredictor: reconstruct raw sets as they arrive, off the acquisition thread.
 
 ``submit(frames, metadata)`` never blocks: it hands the set to a worker thread and returns its
-sequence number. Two modes:
+sequence number. The metadata (any type ``M``, best immutable: it is passed on as is) comes back
+with the set's :class:`StreamResult`. Two modes:
 
 - ``"latest"`` (display): one pending set at most; a newer set replaces a pending one, which is
   counted as dropped. The newest result sits in :meth:`latest` for a GUI timer to read.
@@ -21,28 +22,33 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
 import numpy as np
 
 from inference.reconstructor import Reconstructor
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 __all__ = ["StreamResult", "StreamStats", "StreamingPredictor"]
 
 log = logging.getLogger(__name__)
 Mode = Literal["latest", "every"]
 LATENCY_WINDOW = 10_000
+#: what travels with each set, from :meth:`StreamingPredictor.submit` to its result
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
-class StreamResult:
+class StreamResult(Generic[M]):
     """One reconstructed set (or the error that stopped it)."""
 
     seq: int
     image: np.ndarray | None
-    metadata: dict[str, Any]
+    #: what was submitted with the set
+    metadata: M
     #: seconds from submit to result
     latency_s: float
     error: BaseException | None = None
@@ -62,16 +68,16 @@ class StreamStats:
 
 
 @dataclass
-class _Item:
+class _Item(Generic[M]):
     seq: int
     frames: np.ndarray
-    metadata: dict[str, Any]
+    metadata: M
     submitted: float
     staged: Any = field(default=None)
 
 
-class StreamingPredictor:
-    """Reconstruct submitted sets on a worker thread.
+class StreamingPredictor(Generic[M]):
+    """Reconstruct submitted sets on a worker thread; ``M``: the metadata of each set.
 
     Args:
         reconstructor: any :class:`~inference.reconstructor.Reconstructor`.
@@ -85,7 +91,7 @@ class StreamingPredictor:
         self,
         reconstructor: Reconstructor,
         mode: Mode = "latest",
-        on_result: Callable[[StreamResult], None] | None = None,
+        on_result: Callable[[StreamResult[M]], None] | None = None,
         max_pending: int | None = None,
     ) -> None:
         if mode not in ("latest", "every"):
@@ -98,9 +104,9 @@ class StreamingPredictor:
         self.max_pending = max_pending
         self._staged = hasattr(reconstructor, "upload") and hasattr(reconstructor, "complete")
         self._cond = threading.Condition()
-        self._pending: collections.deque[_Item] = collections.deque()
-        self._results: queue.Queue[StreamResult] = queue.Queue()
-        self._latest: StreamResult | None = None
+        self._pending: collections.deque[_Item[M]] = collections.deque()
+        self._results: queue.Queue[StreamResult[M]] = queue.Queue()
+        self._latest: StreamResult[M] | None = None
         self._latencies: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
         self._submitted = self._processed = self._dropped = self._failed = 0
         self._closed = False
@@ -109,8 +115,16 @@ class StreamingPredictor:
 
     # -- producer side ---------------------------------------------------------------------------
 
-    def submit(self, frames: np.ndarray, metadata: dict[str, Any] | None = None) -> int:
-        """Queue one raw set ``(N, H, W)``; returns its sequence number (-1: refused, full).
+    @overload
+    def submit(self: StreamingPredictor[None], frames: np.ndarray) -> int: ...
+
+    @overload
+    def submit(self, frames: np.ndarray, metadata: M) -> int: ...
+
+    def submit(self, frames: np.ndarray, metadata: M | None = None) -> int:
+        """Queue one raw set ``(N, H, W)`` and its metadata; return its sequence number.
+
+        The metadata is ``None`` if not given; the number is -1 when the set is refused (full).
 
         Does not block and does not copy: do not modify ``frames`` afterwards.
         """
@@ -120,7 +134,7 @@ class StreamingPredictor:
                 raise RuntimeError("StreamingPredictor is closed")
             seq = self._submitted
             self._submitted += 1
-            item = _Item(seq, frames, dict(metadata or {}), now)
+            item = _Item(seq, frames, cast("M", metadata), now)
             if self.mode == "latest":
                 self._dropped += len(self._pending)
                 self._pending.clear()
@@ -133,16 +147,18 @@ class StreamingPredictor:
 
     # -- consumer side ---------------------------------------------------------------------------
 
-    def latest(self) -> StreamResult | None:
-        """The newest result (display slot), or None before the first."""
+    def latest(self) -> StreamResult[M] | None:
+        """Return the newest result (display slot), or None before the first."""
         return self._latest
 
-    def get(self, timeout: float | None = None) -> StreamResult:
-        """The next result in order (``"every"`` mode; blocks up to ``timeout``; raises
-        :class:`queue.Empty` on timeout)."""
+    def get(self, timeout: float | None = None) -> StreamResult[M]:
+        """Return the next result in order (``"every"`` mode).
+
+        Blocks up to ``timeout``; raises :class:`queue.Empty` on timeout.
+        """
         return self._results.get(timeout=timeout)
 
-    def results(self) -> Iterator[StreamResult]:
+    def results(self) -> Iterator[StreamResult[M]]:
         """Results delivered so far, without waiting."""
         while True:
             try:
@@ -151,6 +167,7 @@ class StreamingPredictor:
                 return
 
     def stats(self) -> StreamStats:
+        """Return the counts so far and the latency percentiles (ms) of the recent results."""
         with self._cond:
             lat = np.array(self._latencies) * 1e3
             return StreamStats(
@@ -171,22 +188,24 @@ class StreamingPredictor:
         self._worker.join(timeout)
         return self.stats()
 
-    def __enter__(self) -> StreamingPredictor:
+    def __enter__(self) -> StreamingPredictor[M]:
+        """Return the predictor itself."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Close the stream (finishing the pending sets)."""
         self.close()
 
     # -- worker --------------------------------------------------------------------------------
 
-    def _take(self, wait: bool) -> _Item | None:
+    def _take(self, wait: bool) -> _Item[M] | None:
         with self._cond:
             while wait and not self._pending and not self._closed:
                 self._cond.wait()
             return self._pending.popleft() if self._pending else None
 
     def _run(self) -> None:
-        current: _Item | None = None
+        current: _Item[M] | None = None
         while True:
             if current is None:
                 current = self._take(wait=True)
@@ -200,7 +219,7 @@ class StreamingPredictor:
             self._finish(current)
             current = following
 
-    def _stage(self, item: _Item) -> None:
+    def _stage(self, item: _Item[M]) -> None:
         if not self._staged or item.staged is not None:
             return
         try:
@@ -208,7 +227,7 @@ class StreamingPredictor:
         except Exception as exc:
             item.staged = exc
 
-    def _finish(self, item: _Item) -> None:
+    def _finish(self, item: _Item[M]) -> None:
         image: np.ndarray | None = None
         error: BaseException | None = None
         try:

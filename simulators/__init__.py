@@ -1,5 +1,6 @@
-"""The simulated SIM microscope: samples, optics, illumination, camera noise, and the
-Micro-Manager Python devices that render frames from that physics (``demo.cfg``).
+"""The simulated SIM microscope: samples, optics, illumination, camera noise and devices.
+
+The Micro-Manager Python devices render frames from that physics (``demo.cfg``).
 
 Names are imported on first use, so that ``import simulators`` (the CLI, the demo ``.cfg``
 lookup) stays cheap.
@@ -21,9 +22,9 @@ _EXPORTS = {
     "STRUCTURES": "samples",
     "SimulatedSet": "render",
     "Structure": "samples",
-    "average_photon_count": "photons",
+    "average_photon_count": "inference.metrics.photons",
     "default_patterns": "illumination",
-    "foreground_mask": "photons",
+    "foreground_mask": "inference.metrics.photons",
     "generate_sample": "samples",
     "render_set": "render",
     "simulate": "render",
@@ -51,14 +52,17 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        module = _EXPORTS[name]
+        relative = "" if "." in module else "."  # the photon count is a metric of inference
+        return getattr(importlib.import_module(f"{relative}{module}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if TYPE_CHECKING:
+    from inference.metrics.photons import average_photon_count, foreground_mask
+
     from .camera import CameraModel
     from .illumination import MODES, Mode, PatternSettings, default_patterns
     from .optics import EMISSION_NM, Optics
-    from .photons import average_photon_count, foreground_mask
     from .render import NoiselessSet, SimulatedSet, render_set, simulate
     from .samples import STRUCTURES, Structure, generate_sample

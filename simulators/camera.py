@@ -7,11 +7,13 @@ pattern). Photon counts here follow BioSR: ``photons = (ADU − offset) / (gain 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
 
 
 class CameraModel(BaseModel):
@@ -30,10 +32,11 @@ class CameraModel(BaseModel):
 
     @property
     def max_adu(self) -> int:
+        """The largest camera count, ``2**bit_depth − 1``."""
         return 2**self.bit_depth - 1
 
     def pixel_maps(self, shape: tuple[int, int]) -> PixelMaps:
-        """The camera's per-pixel offset, gain and read-noise maps for a sensor ``shape``."""
+        """Return the camera's per-pixel offset, gain and read-noise maps for a sensor ``shape``."""
         return PixelMaps.draw(self, shape)
 
     def photons_from_adu(self, adu: np.ndarray) -> np.ndarray:
@@ -51,6 +54,7 @@ class PixelMaps:
 
     @classmethod
     def draw(cls, model: CameraModel, shape: tuple[int, int]) -> PixelMaps:
+        """Draw the maps of ``model`` for a sensor ``shape`` (from ``fixed_pattern_seed``)."""
         rng = np.random.default_rng(model.fixed_pattern_seed)
         offset = model.offset + model.offset_spread * rng.standard_normal(shape)
         gain = model.gain * (1 + model.gain_spread * rng.standard_normal(shape))
@@ -60,6 +64,7 @@ class PixelMaps:
                    (read_e * gain).astype(np.float32), model)
 
     def crop(self, y: int, x: int, h: int, w: int) -> PixelMaps:
+        """Return the maps of the ``h``×``w`` part of the sensor at row ``y``, column ``x``."""
         sl = np.s_[y:y + h, x:x + w]
         return PixelMaps(self.offset[sl], self.gain[sl], self.read_sigma_adu[sl], self.model)
 
@@ -81,8 +86,10 @@ class Moments(NamedTuple):
 
 
 class FastNoise:
-    """Real-time noise: shot and read noise together as one Gaussian per pixel, of variance
-    gain²·QE·photons + σ_read² (exact in mean and variance), over the pixel maps' offsets.
+    """Real-time noise: shot and read noise together as one Gaussian per pixel.
+
+    Its variance is gain²·QE·photons + σ_read² (exact in mean and variance), over the pixel
+    maps' offsets.
 
     The normal deviates are a frame-sized window at a random row and column offset into a
     pre-drawn bank a little larger than the frame, with a random sign: about a million
@@ -123,9 +130,11 @@ class FastNoise:
         return self.bank[k, dy:dy + self.shape[0], dx:dx + self.shape[1]]
 
     def moments(self, photons: np.ndarray, check_range: bool = True) -> Moments:
-        """Per-pixel mean ADU (plus ½ for rounding) and σ in ADU for expected ``photons``, and
-        whether a draw from the bank can leave the ADU range (clipping is skipped if not; the
-        check costs more than one clip, so ``check_range=False`` for moments used once)."""
+        """Return per-pixel mean ADU (plus ½ for rounding) and σ in ADU for expected ``photons``.
+
+        Also whether a draw from the bank can leave the ADU range (clipping is skipped if not;
+        the check costs more than one clip, so ``check_range=False`` for moments used once).
+        """
         p = np.maximum(photons, 0, dtype=np.float32)
         mean = p * self._adu_per_photon
         mean += self._offset_rounding
@@ -144,8 +153,10 @@ class FastNoise:
 
     def expose_key(self, key: Hashable, photons: Callable[[], np.ndarray],
                    out: np.ndarray | None = None) -> np.ndarray:
-        """As :meth:`expose`, for the expected photons that ``key`` names: ``photons()`` is
-        called only when ``key`` is not among the last frames' cached moments."""
+        """Expose as :meth:`expose`, for the expected photons that ``key`` names.
+
+        ``photons()`` is called only when ``key`` is not among the last frames' cached moments.
+        """
         moments = self._moments.get(key)
         if moments is None:
             moments = self.moments(photons(), check_range=bool(self._cache_entries))

@@ -67,6 +67,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Simulate the set the arguments ask for, write it to ``--out``, print a summary; return 0."""
     from .io import save_set
     from .optics import Optics
     from .render import simulate

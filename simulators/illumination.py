@@ -39,10 +39,12 @@ class PatternSettings(BaseModel):
 
     @property
     def n_frames(self) -> int:
+        """Raw frames per set: orientations × phases."""
         return self.n_orientations * self.n_phases
 
     @property
     def angles_rad(self) -> np.ndarray:
+        """Angle of each orientation (rad): evenly spaced over π from ``base_angle_rad``."""
         return self.base_angle_rad + np.arange(self.n_orientations) * np.pi / self.n_orientations
 
     def harmonics(self) -> int:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import tifffile
 
-from .render import SimulatedSet
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+
+    from .render import SimulatedSet
 
 
 def write_imagej_tiff(path: Path, data: np.ndarray, pixel_nm: float) -> None:
-    """An ImageJ TIFF with its pixel size in µm, so Fiji and napari show the right scale."""
+    """Write an ImageJ TIFF with its pixel size in µm, so Fiji and napari show the right scale."""
     axes = "ZYX" if data.ndim == 3 else "YX"
     px_um = pixel_nm / 1000.0
     tifffile.imwrite(path, data, imagej=True, resolution=(1.0 / px_um, 1.0 / px_um),

@@ -3,18 +3,16 @@
 ``SimCamera`` (sCMOS), ``SimLaser`` (one per line: emission shutter + power), ``SimAOTF``
 (blanking shutter + sequenceable per-line intensity), ``SimPattern`` (sequenceable SIM
 orientation × phase state) and ``SimSample`` (the specimen). They share a
-:class:`~simulators.bench.Bench` named by their pre-init ``Bench`` property.
+:class:`~simulators.optical_bench.Bench` named by their pre-init ``Bench`` property.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import DTypeLike
 from pymmcore_plus.experimental.unicore import (
     CameraDevice,
     GenericDevice,
@@ -22,10 +20,15 @@ from pymmcore_plus.experimental.unicore import (
     pymm_property,
 )
 
-from .bench import LINES, WF_PATTERN, Bench, Light, SequencedValue, attach, detach
 from .camera import CameraModel, FastNoise, PixelMaps
+from .optical_bench import LINES, WF_PATTERN, Bench, Light, SequencedValue, attach, detach
 from .render import MAX_SIZE, MIN_SIZE, check_size
 from .samples import STRUCTURES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+
+    from numpy.typing import DTypeLike
 
 SEQUENCE_MAX_LENGTH = 1024
 PATTERN_STATES = (WF_PATTERN, *(str(i) for i in range(25)))
@@ -81,6 +84,7 @@ class SimCamera(_OnBench, CameraDevice):
 
     # -- life cycle
     def initialize(self) -> None:
+        """Attach to the bench, set its sensor size, draw the noise maps, start rendering."""
         super().initialize()
         self.bench.sensor_size = self._sensor
         self._rebuild_noise(reseed=True)
@@ -88,8 +92,11 @@ class SimCamera(_OnBench, CameraDevice):
 
     @property
     def acquiring(self) -> bool:
-        """Whether another thread is producing frames now (the core's acquisition thread stops
-        iterating after the last frame without closing the generator, so ask the thread)."""
+        """Whether another thread is producing frames now.
+
+        The core's acquisition thread stops iterating after the last frame without closing the
+        generator, so the thread is asked.
+        """
         thread = self._acquiring_in
         return thread is not None and thread.is_alive() and thread is not threading.current_thread()
 
@@ -99,24 +106,30 @@ class SimCamera(_OnBench, CameraDevice):
 
     # -- required camera API
     def get_exposure(self) -> float:
+        """Return the exposure time in ms."""
         return self._exposure_ms
 
     def set_exposure(self, exposure: float) -> None:
+        """Set the exposure time in ms, within (0, 10000]."""
         if not 0 < float(exposure) <= 10_000:
             raise ValueError(f"exposure must be in (0, 10000] ms, got {exposure}")
         self._exposure_ms = float(exposure)
 
     def shape(self) -> tuple[int, int]:
+        """Return the frame shape ``(height, width)`` of the current ROI."""
         _, _, w, h = self.get_roi()
         return (h, w)
 
     def dtype(self) -> DTypeLike:
+        """Return the pixel type, ``uint16``."""
         return np.uint16
 
     def get_roi(self) -> tuple[int, int, int, int]:
+        """Return the ROI ``(x, y, width, height)``; the whole sensor without one."""
         return self._roi or (0, 0, self._sensor, self._sensor)
 
     def set_roi(self, x: int, y: int, width: int, height: int) -> None:
+        """Set the ROI in sensor pixels and redraw the noise maps for it (not while acquiring)."""
         self._refuse_while_acquiring("the ROI")
         if x < 0 or y < 0 or width <= 0 or height <= 0 or x + width > self._sensor \
                 or y + height > self._sensor:
@@ -126,6 +139,7 @@ class SimCamera(_OnBench, CameraDevice):
         self._rebuild_noise()
 
     def clear_roi(self) -> None:
+        """Use the whole sensor again (not while acquiring)."""
         self._refuse_while_acquiring("the ROI")
         self._roi = None
         self._rebuild_noise()
@@ -133,9 +147,12 @@ class SimCamera(_OnBench, CameraDevice):
     def start_sequence(
         self, n: int | None, get_buffer: Callable[[Sequence[int], DTypeLike], np.ndarray]
     ) -> Iterator[Mapping]:
-        """Frames as the bench lights them; frame ``i`` uses element ``i`` of running property
-        sequences. One exposure per sequence, honoured: frame ``i`` is read out no earlier than
-        one exposure after the previous one (and never in a burst after a stall)."""
+        """Yield frames as the bench lights them, each with its metadata.
+
+        Frame ``i`` uses element ``i`` of running property sequences. One exposure per sequence,
+        honoured: frame ``i`` is read out no earlier than one exposure after the previous one
+        (and never in a burst after a stall).
+        """
         self._refuse_while_acquiring("acquisition (a snap or sequence is already running)")
         self._acquiring_in = threading.current_thread()
         try:
@@ -176,8 +193,11 @@ class SimCamera(_OnBench, CameraDevice):
             self._maps.expose(photons(), self._rng, out=out)
 
     def _rebuild_noise(self, reseed: bool = False) -> None:
-        """New pixel maps for the current ROI and model; the noise stream restarts only when
-        ``reseed`` (a new Seed), so other changes do not repeat earlier frames' noise."""
+        """Draw new pixel maps for the current ROI and model.
+
+        The noise stream restarts only when ``reseed`` (a new Seed), so other changes do not
+        repeat earlier frames' noise.
+        """
         x, y, w, h = self.get_roi()
         full = self._model.pixel_maps((self._sensor, self._sensor))
         self._maps = full.crop(y, x, h, w)
@@ -229,6 +249,7 @@ class SimCamera(_OnBench, CameraDevice):
 
     @pymm_property(limits=(0.01, 100.0), name="Gain-ADU/e")
     def gain(self) -> float:
+        """Camera gain in ADU per photo-electron."""
         return self._model.gain
 
     @gain.setter
@@ -237,6 +258,7 @@ class SimCamera(_OnBench, CameraDevice):
 
     @pymm_property(limits=(0.0, 10_000.0), name="Offset-ADU")
     def offset(self) -> float:
+        """Mean dark level in ADU."""
         return self._model.offset
 
     @offset.setter
@@ -245,6 +267,7 @@ class SimCamera(_OnBench, CameraDevice):
 
     @pymm_property(limits=(0.0, 100.0), name="ReadNoise-e")
     def read_noise(self) -> float:
+        """Median read noise in e⁻ rms."""
         return self._model.read_noise_e
 
     @read_noise.setter
@@ -253,6 +276,7 @@ class SimCamera(_OnBench, CameraDevice):
 
     @pymm_property(limits=(0.01, 1.0), name="QE")
     def qe(self) -> float:
+        """Quantum efficiency."""
         return self._model.qe
 
     @qe.setter
@@ -270,22 +294,26 @@ class SimLaser(_OnBench, ShutterDevice):
         self._max_mw = 100.0
 
     def initialize(self) -> None:
+        """Attach to the bench; limit ``PowerSetpoint-mW`` to the laser's maximum power."""
         super().initialize()
         self.set_property_limits("PowerSetpoint-mW", (0.0, self._max_mw))
 
     def shutdown(self) -> None:
+        """Switch the emission off and detach from the bench."""
         self.bench.emission_on[self._line] = False
         super().shutdown()
 
     def get_open(self) -> bool:
+        """Return whether the laser emits."""
         return self.bench.emission_on[self._line]
 
     def set_open(self, open: bool) -> None:
+        """Switch the emission on or off."""
         self.bench.emission_on[self._line] = bool(open)
 
     @pymm_property(is_pre_init=True, allowed_values=tuple(map(str, LINES)), name="Wavelength-nm")
     def wavelength(self) -> str:
-        """The laser line (nm): 405, 488 or 560."""
+        """Laser line (nm): 405, 488 or 560."""
         return str(self._line)
 
     @wavelength.setter
@@ -294,6 +322,7 @@ class SimLaser(_OnBench, ShutterDevice):
 
     @pymm_property(is_pre_init=True, limits=(0.1, 10_000.0), name="MaxPower-mW")
     def max_power(self) -> float:
+        """Maximum output power in mW: the limit of the power setpoint."""
         return self._max_mw
 
     @max_power.setter
@@ -302,6 +331,7 @@ class SimLaser(_OnBench, ShutterDevice):
 
     @pymm_property(limits=(0.0, 10_000.0), name="PowerSetpoint-mW")
     def power(self) -> float:
+        """Output power setpoint in mW."""
         return self.bench.power_mw[self._line]
 
     @power.setter
@@ -312,11 +342,12 @@ class SimLaser(_OnBench, ShutterDevice):
 
     @pymm_property(is_read_only=True, name="PowerReadback-mW")
     def power_readback(self) -> float:
+        """Output power in mW: the setpoint while emitting, else 0."""
         return self.bench.power_mw[self._line] if self.get_open() else 0.0
 
 
 def _aotf_intensity(line: int) -> Any:
-    """The sequenceable ``Intensity-<line>`` property (percent transmission) of the AOTF."""
+    """Build the sequenceable ``Intensity-<line>`` property (percent transmission) of the AOTF."""
 
     def value(dev: SimAOTF) -> SequencedValue:
         return dev.bench.aotf_percent[line]
@@ -358,13 +389,16 @@ class SimAOTF(_OnBench, ShutterDevice):
         self._init_bench()
 
     def shutdown(self) -> None:
+        """Close (blank) the AOTF and detach from the bench."""
         self.bench.aotf_open = False
         super().shutdown()
 
     def get_open(self) -> bool:
+        """Return whether the AOTF transmits."""
         return self.bench.aotf_open
 
     def set_open(self, open: bool) -> None:
+        """Open (transmit) or close (blank) the AOTF."""
         self.bench.aotf_open = bool(open)
 
 
@@ -394,14 +428,17 @@ class SimPattern(_OnBench, GenericDevice):
 
     @pattern.sequence_loader
     def load_pattern_sequence(self, seq: Sequence[str]) -> None:
+        """Load a sequence of pattern states, each checked against the current mode."""
         self.bench.pattern.sequence = [self._check(v) for v in seq]
 
     @pattern.sequence_starter
     def start_pattern_sequence(self) -> None:
+        """Start the loaded pattern sequence: frame ``i`` gets its element ``i``."""
         self.bench.pattern.running = True
 
     @pattern.sequence_stopper
     def stop_pattern_sequence(self) -> None:
+        """Stop the pattern sequence: the static ``Pattern`` value applies again."""
         self.bench.pattern.running = False
 
     @pymm_property(allowed_values=("3x3", "5x5"), name="Mode")
@@ -430,7 +467,7 @@ class SimPattern(_OnBench, GenericDevice):
 
 
 def _structure(line: int) -> Any:
-    """The ``Structure-<line>`` property: what the fluorophore excited by ``line`` labels."""
+    """Build the ``Structure-<line>`` property: what the fluorophore excited by ``line`` labels."""
 
     def get(dev: SimSample) -> Any:
         return dev.bench.structures[line]
@@ -459,6 +496,7 @@ class SimSample(_OnBench, GenericDevice):
 
     @pymm_property(limits=(0, 2**31 - 1), name="Seed")
     def seed(self) -> int:
+        """Seed of the simulated specimen: the cell and its structures."""
         return self.bench.seed
 
     @seed.setter

@@ -1,5 +1,7 @@
-"""Names the simulator accepts, kept free of heavy imports (the CLI builds its choices from
-these)."""
+"""Names the simulator accepts, kept free of heavy imports.
+
+The CLI builds its choices from these.
+"""
 
 from __future__ import annotations
 

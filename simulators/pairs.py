@@ -7,17 +7,20 @@ own noise. Inputs are float32 camera counts; targets the noiseless SR-grid groun
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .camera import CameraModel
-from .illumination import Mode
-from .optics import Optics
 from .render import NoiselessSet, render_set
 from .samples import STRUCTURES
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from .camera import CameraModel
+    from .illumination import Mode
+    from .optics import Optics
 
 # BioSR's test levels span about 15–600 photons
 PHOTON_LEVELS: tuple[float, ...] = (15, 25, 40, 60, 100, 150, 220, 320, 450, 600)
@@ -47,8 +50,10 @@ def training_pairs(
     optics: Optics | None = None,
     camera: CameraModel | None = None,
 ) -> Iterator[TrainingPair]:
-    """Pairs for ``n_samples`` samples (forever if ``None``), cycling through ``structures``;
-    each sample yields one pair per photon level. Reproducible from ``seed``."""
+    """Yield pairs for ``n_samples`` samples (forever if ``None``), cycling through ``structures``.
+
+    Each sample yields one pair per photon level. Reproducible from ``seed``.
+    """
     if input_kind not in ("wf", "sim"):
         raise ValueError(f"input_kind must be 'wf' or 'sim', got {input_kind!r}")
     if not photon_levels or min(photon_levels) <= 0:
@@ -70,8 +75,11 @@ def sample_scenes(
     n_samples: int | None = None,
     optics: Optics | None = None,
 ) -> Iterator[tuple[str, int, NoiselessSet]]:
-    """The noiseless scenes behind :func:`training_pairs`: ``(structure, sample_seed, scene)``
-    for ``n_samples`` samples (forever if ``None``), cycling through ``structures``."""
+    """Yield the noiseless scenes behind :func:`training_pairs`.
+
+    Each is ``(structure, sample_seed, scene)``, for ``n_samples`` samples (forever if
+    ``None``), cycling through ``structures``.
+    """
     for i, sample_seed in enumerate(_sample_seeds(seed, n_samples)):
         structure = structures[i % len(structures)]
         yield structure, sample_seed, render_set(structure, mode, size, sample_seed, optics)
@@ -85,13 +93,16 @@ def _sample_seeds(seed: int, n_samples: int | None) -> Iterator[int]:
 
 
 def sample_seeds(seed: int, n_samples: int) -> list[int]:
-    """The seeds of the first ``n_samples`` samples that :func:`sample_scenes` draws."""
+    """Return the seeds of the first ``n_samples`` samples that :func:`sample_scenes` draws."""
     return list(_sample_seeds(seed, n_samples))
 
 
 def noise_seed(sample_seed: int, photons: float, realisation: int = 0) -> list[int]:
-    """The seed of a sample's camera noise at a photon level (realisation 0: the one
-    :func:`training_pairs` records; others: independent repeats of the same exposure)."""
+    """Return the seed of a sample's camera noise at a photon level.
+
+    Realisation 0 is the one :func:`training_pairs` records; others are independent repeats of
+    the same exposure.
+    """
     seed = [sample_seed, *np.frombuffer(np.float64(photons).tobytes(), np.uint32)]
     return [*seed, realisation] if realisation else seed
 

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from inference.metrics.photons import average_photon_count, foreground_mask
+
 from .camera import CameraModel, PixelMaps
 from .illumination import Mode, PatternSettings, default_patterns, k_vectors, pattern, phase_offsets
 from .optics import Optics, apply_otf, bin_pixels, incoherent_otf
-from .photons import average_photon_count, foreground_mask
 from .samples import generate_sample
 
 # out-of-focus haze: the sample blurred with this Gaussian (nm)
@@ -51,7 +52,7 @@ class NoiselessSet:
 
     def at_photons(self, photons: float, camera: CameraModel | None = None,
                    seed: int | np.random.Generator | None = None) -> SimulatedSet:
-        """The set recorded at an average photon count of ``photons`` with camera noise."""
+        """Record the set at an average photon count of ``photons`` with camera noise."""
         if not photons > 0:
             raise ValueError(f"photons must be > 0, got {photons}")
         camera = camera or CameraModel()

@@ -7,12 +7,15 @@ clathrin-coated pits, ER, microtubules, F-actin. All structures sit inside one c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.spatial import Voronoi
 
 from .names import STRUCTURES, Structure
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["STRUCTURES", "CellOutline", "Structure", "generate_sample", "splat"]
 
@@ -55,25 +58,30 @@ class CellOutline:
 
     @classmethod
     def random(cls, field_nm: tuple[float, float], rng: np.random.Generator) -> CellOutline:
+        """Draw a cell near the field's centre, of radius 0.46 of its smaller side."""
         size = min(field_nm)
         centre = np.array(field_nm) / 2 + rng.uniform(-0.05, 0.05, 2) * size
         amplitudes = rng.uniform(0.0, 0.08, 4)
         return cls(centre, 0.46 * size, amplitudes, rng.uniform(0, 2 * np.pi, 4), field_nm)
 
     def boundary(self, theta: np.ndarray) -> np.ndarray:
+        """Return the boundary's radius r(θ) in nm at the angles ``theta``."""
         harmonics = np.arange(2, 2 + len(self.amplitudes))
         wiggle = (self.amplitudes[:, None] * np.cos(harmonics[:, None] * theta
                                                      + self.phases[:, None])).sum(0)
         return self.radius * (1.0 + wiggle)
 
     def contains(self, points_yx: np.ndarray) -> np.ndarray:
+        """Return whether each ``(y, x)`` point (nm) lies inside the cell."""
         d = points_yx - self.centre
         theta = np.arctan2(d[:, 0], d[:, 1])
         return np.hypot(d[:, 0], d[:, 1]) < self.boundary(theta)
 
     def mask(self, shape: tuple[int, int], pixel_nm: float, rows: int = 256) -> np.ndarray:
-        """Pixels of a ``shape`` grid whose centres lie inside the cell (in row blocks, so a
-        large fine grid needs little memory)."""
+        """Return the pixels of a ``shape`` grid whose centres lie inside the cell.
+
+        The grid is tested in row blocks, so a large fine grid needs little memory.
+        """
         x = (np.arange(shape[1], dtype=np.float32) + 0.5) * pixel_nm
         out = np.empty(shape, dtype=bool)
         for start in range(0, shape[0], rows):
@@ -84,6 +92,7 @@ class CellOutline:
         return out
 
     def area_um2(self) -> float:
+        """Return the cell's area in µm²."""
         theta = np.linspace(0, 2 * np.pi, 721)
         return float(0.5 * np.trapezoid(self.boundary(theta) ** 2, theta)) / 1e6
 
@@ -115,7 +124,7 @@ def splat(points_yx: np.ndarray, weights: np.ndarray, shape: tuple[int, int],
 
 def worm_like_chain(start: np.ndarray, angle: float, length_nm: float, persistence_nm: float,
                     rng: np.random.Generator, step_nm: float = 10.0) -> np.ndarray:
-    """A 2-D worm-like chain: vertices (N, 2) with tangent-angle variance step/persistence."""
+    """Draw a 2-D worm-like chain: vertices (N, 2) with tangent-angle variance step/persistence."""
     n = max(2, int(length_nm / step_nm))
     dtheta = rng.normal(0.0, np.sqrt(step_nm / persistence_nm), n - 1)
     theta = angle + np.concatenate([[0.0], np.cumsum(dtheta[:-1])])
@@ -151,7 +160,7 @@ def sample_tube(polyline: np.ndarray, per_nm: float, radius_nm: float, rng: np.r
 
 def _curved_edge(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
                  bend: float = 0.15) -> np.ndarray:
-    """A quadratic Bézier from a to b bowed sideways by up to ``bend`` of its length."""
+    """Draw a quadratic Bézier from a to b bowed sideways by up to ``bend`` of its length."""
     d = b - a
     normal = np.array([d[1], -d[0]])
     ctrl = (a + b) / 2 + rng.uniform(-bend, bend) * normal

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 import textwrap
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from faulty_devices import demo_cfg_variant
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _benches = itertools.count()
 
@@ -22,8 +25,8 @@ def tiny_dfcan(path: Path, in_channels: int = 9, scale: int = 2) -> Path:
     """An untrained one-block DFCAN saved as ``.safetensors`` (fast on a CPU)."""
     import torch
 
-    from inference.dfcan import DFCAN, DFCANConfig
-    from inference.weights import save_weights
+    from inference.models.dfcan import DFCAN, DFCANConfig
+    from inference.models.weights import save_weights
 
     torch.manual_seed(0)
     config = DFCANConfig(in_channels=in_channels, scale=scale, n_groups=1, n_blocks=1,
@@ -39,7 +42,8 @@ def write_protocol(folder: Path, text: str, name: str = "protocol.yaml") -> Path
 
 def two_channel_sim_protocol(folder: Path, sensor: int, timelapse: str, save: str) -> Path:
     """A TIRF-SIM protocol on a small demo microscope: 488 reconstructed by a tiny DFCAN, 560
-    raw only, with the given ``timelapse`` and ``save`` mappings (YAML flow text)."""
+    raw only, with the given ``timelapse`` and ``save`` mappings (YAML flow text).
+    """
     cfg = small_cfg(folder, sensor)
     tiny_dfcan(folder / "tiny_sim.safetensors", in_channels=9)
     return write_protocol(folder, f"""

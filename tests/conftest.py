@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-from pymmcore_plus.experimental.unicore import UniMMCore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pymmcore_plus.experimental.unicore import UniMMCore
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -19,3 +23,15 @@ def demo_core() -> Iterator[UniMMCore]:
     core = create_core("demo")
     yield core
     release_core(core)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Exported graphs and engines go to a folder of this test session, not ~/.cache."""
+    previous = os.environ.get("LIVESR_CACHE_DIR")
+    os.environ["LIVESR_CACHE_DIR"] = str(tmp_path_factory.mktemp("livesr-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("LIVESR_CACHE_DIR", None)
+    else:
+        os.environ["LIVESR_CACHE_DIR"] = previous

@@ -9,11 +9,13 @@ Java enum names for device types. ``load_property_sequence`` accepts only a ``St
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import numpy as np
 
 
 class FakeStrVector:

@@ -6,13 +6,16 @@ Class attributes arm a fault before the core loads the devices; ``reset()`` disa
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
-
-import numpy as np
-from numpy.typing import DTypeLike
+from typing import TYPE_CHECKING
 
 from simulators.mmdevices import SimCamera, SimPattern
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from pathlib import Path
+
+    import numpy as np
+    from numpy.typing import DTypeLike
 
 
 class FaultyPattern(SimPattern):
@@ -31,7 +34,8 @@ class FaultyPattern(SimPattern):
 
 class FaultyCamera(SimCamera):
     """After ``fault_after`` frames (counted over all sequences) it either raises or stalls
-    until ``release`` is set."""
+    until ``release`` is set.
+    """
 
     fault_after: int | None = None
     fault: str = "raise"  # or "stall"
@@ -60,7 +64,8 @@ def reset() -> None:
 def demo_cfg_variant(path: Path, bench: str, sensor: int = 128,
                      classes: Mapping[str, str] | None = None) -> Path:
     """A copy of the demo ``.cfg`` at ``path``: its own bench, a smaller sensor (the sample
-    renders in a fraction of the time), and device classes swapped (label -> module.Class)."""
+    renders in a fraction of the time), and device classes swapped (label -> module.Class).
+    """
     from hardware.core import resolve_config
 
     lines = []

@@ -1,7 +1,8 @@
 """``acquisition.run`` on small copies of the demo microscope: every raw frame on disk in order
 with OME axes and pixel size, WF and SR beside it at their scale; a full writer queue or a
 failing writer stops the run instead of losing raw frames; a long WF time-lapse loses nothing
-and does not grow in memory."""
+and does not grow in memory.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +16,16 @@ import tifffile
 from acquisition_support import small_cfg, tiny_dfcan, two_channel_sim_protocol, write_protocol
 
 import acquisition
-from acquisition.pipeline import Pipeline
-from acquisition.writers import ChannelInfo, RunWriters
+from acquisition.pipeline import Pipeline, sr_record
+from acquisition.set_info import SetInfo
+from acquisition.storage.writers import ChannelInfo, RunWriters
 from hardware.frameset import FrameSet
+from inference.streaming import StreamResult
 
 SENSOR = 64
+#: the keys of an SR journal line, in order (journal, set record, stream, writer)
+SR_LINE_KEYS = ["i", "offset", "t", "p", "channel", "timestamp_ms", "exposure_ms", "seq",
+                "latency_ms", "c"]
 
 
 def _recorder(store: list[FrameSet]):  # type: ignore[no-untyped-def]
@@ -83,6 +89,15 @@ def test_sim_protocol_writes_raw_wf_and_sr_with_metadata(tmp_path: Path) -> None
         assert "livesr.weights_sha256" in tif.ome_metadata
     assert sr.max() > 0
     assert not (out / "sr" / "sr_p000_560.ome.tif").exists()
+    # each SR plane's JSON line: its set's record as the SR journal has always had it
+    sr_index = [json.loads(line) for line in
+                (out / "sr" / "sr_p000_488.jsonl").read_text().splitlines()[1:]]
+    assert [list(e) for e in sr_index] == [SR_LINE_KEYS] * 3
+    assert [(e["t"], e["p"], e["channel"], e["c"]) for e in sr_index] == [
+        (t, 0, "488", 0) for t in range(3)]
+    assert [e["timestamp_ms"] for e in sr_index] == [
+        s.timestamps_ms[0] for s in delivered if s.channel == "488"]
+    assert all(e["exposure_ms"] == 2.0 and e["latency_ms"] > 0 for e in sr_index)
 
     run_json = json.loads((out / "run.json").read_text())
     assert run_json["status"] == "finished" and run_json["summary"]["frames_written"] == 54
@@ -126,7 +141,7 @@ def test_wf_mode_with_sisr_for_display_only(tmp_path: Path) -> None:
 
 
 def test_wiener_sim_reconstructs_every_set(tmp_path: Path) -> None:
-    pytest.importorskip("inference.sim.reconstructor")
+    pytest.importorskip("inference.wiener_sim.wiener_reconstructor")
     cfg = small_cfg(tmp_path, 128)  # the pattern estimate wants a few hundred pixels
     path = write_protocol(tmp_path, f"""
         microscope: {{config: {cfg.name}}}
@@ -172,6 +187,29 @@ def _frame_set(t: int) -> FrameSet:
                     frames=np.full((9, 8, 8), t, np.uint16), patterns=tuple("012345678"),
                     timestamps_ms=np.arange(9.0), exposure_ms=1.0,
                     laser_powers_mw={488: 1.0}, hardware_sequenced=True)
+
+
+def test_a_sets_info_makes_the_record_the_sr_journal_always_had() -> None:
+    frame_set = _frame_set(3)
+    frame_set.position, frame_set.timestamps_ms = 2, np.arange(9.0) + 41.5
+    info = SetInfo.of(frame_set)
+    # the dict Pipeline.on_set used to submit, key for key and in the same order
+    before = {"t": frame_set.t, "p": frame_set.position, "channel": frame_set.channel,
+              "timestamp_ms": float(frame_set.timestamps_ms[0]),
+              "exposure_ms": frame_set.exposure_ms}
+    record = info.to_record()
+    assert record == before and list(record) == list(before)
+    assert type(record["timestamp_ms"]) is float and type(record["t"]) is int
+    result = StreamResult(seq=5, image=np.zeros((4, 4), np.float32), metadata=info,
+                          latency_s=0.0123456)
+    line = sr_record(result)
+    assert line == {**before, "seq": 5, "latency_ms": 12.346}
+    assert list(line) == [*before, "seq", "latency_ms"]
+    json.dumps(line)  # plain JSON values
+    # Live counts its sets across engine runs: another t, the rest of the set's
+    assert SetInfo.of(frame_set, t=11) == SetInfo(11, 2, "488", 41.5, 1.0)
+    with pytest.raises(AttributeError):
+        info.t = 4  # type: ignore[misc]
 
 
 def _writers(out: Path) -> RunWriters:
@@ -239,7 +277,7 @@ def test_long_wf_timelapse_loses_no_frame_and_keeps_memory_flat(tmp_path: Path) 
 
 
 def test_positions_without_an_xy_stage_are_refused_before_acquiring(tmp_path: Path) -> None:
-    from hardware.yaml_source import ConfigError
+    from yamlconfig.located import ConfigError
 
     cfg = small_cfg(tmp_path, 32)
     path = write_protocol(tmp_path, f"""

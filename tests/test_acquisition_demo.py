@@ -1,14 +1,18 @@
 """The demo's protocol: bundled with the package, valid, and given the bundled weights when the
-installation has them."""
+installation has them.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from acquisition_support import tiny_dfcan
 
 from acquisition.demo import bundled_weights, demo_protocol
 from acquisition.protocol import check_protocol
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_bundled_demo_protocol_is_valid() -> None:

@@ -1,5 +1,6 @@
 """Inference backends on the CPU: torch and ONNX Runtime equal the reference pipeline; ``auto``
-picks what works here and falls back with a warning."""
+picks what works here and falls back with a warning.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ from inference.backends import (
     BackendUnavailable,
     FallbackBackend,
     InferenceBackend,
-    create_backend,
-    make_backend,
+    named_backend,
+    select_backend,
 )
 from inference.backends.onnxruntime_backend import OnnxRuntimeBackend
 from inference.backends.processing_torch import normalise_frames, postprocess_t
 from inference.backends.torch_backend import TorchBackend
-from inference.dfcan import DFCAN, DFCANConfig
-from inference.predict import prepare_input
-from inference.processing import postprocess
+from inference.models.dfcan import DFCAN, DFCANConfig
+from inference.predict.official import prepare_input
+from inference.predict.processing import postprocess
 from inference.reconstructor import DFCANReconstructor, Reconstructor
 
 SIM9 = DFCANConfig(in_channels=9, n_groups=1, n_blocks=2, features=16, reduction=8, size_psc=16)
@@ -104,21 +105,21 @@ def test_wrong_input_is_refused_with_where_and_what(sim_model: DFCAN) -> None:
     with pytest.raises(ValueError, match="torch on cpu runs fp32"):
         TorchBackend(sim_model, "cpu", "fp16")
     with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
-        make_backend("tensorflow", sim_model)
+        named_backend("tensorflow", sim_model)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU behaviour")
 def test_gpu_backends_say_why_they_are_unavailable(sim_model: DFCAN) -> None:
     with pytest.raises(BackendUnavailable, match="CUDA is not available"):
-        make_backend("tensorrt", sim_model)
+        named_backend("tensorrt", sim_model)
     with pytest.raises(BackendUnavailable, match="CUDA is not available"):
-        make_backend("torch", sim_model, device="cuda")
+        named_backend("torch", sim_model, device="cuda")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU fallback")
 def test_auto_falls_back_to_what_runs_here(sim_model: DFCAN, tmp_path: Path) -> None:
     with pytest.warns(RuntimeWarning) as warned:
-        backend = create_backend("auto", sim_model, shape=(32, 32), cache_dir=tmp_path)
+        backend = select_backend("auto", sim_model, shape=(32, 32), cache_dir=tmp_path)
     assert isinstance(backend, FallbackBackend) and isinstance(backend, Reconstructor)
     assert backend.description == "onnxruntime fp32"
     assert [label for label, _ in backend.skipped] == ["tensorrt-cuda fp16", "torch-cuda fp16"]
@@ -177,7 +178,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 @pytest.mark.parametrize("weights", [GOLDEN_H5, *TRAINED], ids=lambda p: Path(p).stem)
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_fast_torch_path_matches_fp32(weights: Path, precision: str) -> None:
-    from inference.weights import load_model
+    from inference.models.weights import load_model
 
     model = load_model(weights)
     assert isinstance(model, DFCAN)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import torch
 
 from acquisition.cli import main
-from inference.compile_cli import parse_shape
-from inference.dfcan import DFCAN, DFCANConfig
-from inference.predict import predict
-from inference.weights import save_weights
+from inference.cli.compile import parse_shape
+from inference.models.dfcan import DFCAN, DFCANConfig
+from inference.models.weights import save_weights
+from inference.predict.official import predict
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SIM9 = DFCANConfig(in_channels=9, n_groups=1, n_blocks=1, features=16, reduction=8, size_psc=16)
 
@@ -53,7 +56,7 @@ def test_predict_on_a_backend_equals_the_reference(
     assert code == 0
     printed = capsys.readouterr().out
     assert " on " in printed and "fp32" in printed
-    from inference.weights import load_model
+    from inference.models.weights import load_model
 
     model = load_model(sim_weights)
     assert isinstance(model, DFCAN)

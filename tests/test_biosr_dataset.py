@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mrcfile
 import numpy as np
@@ -14,6 +14,9 @@ from inference.training.config import BioSRData, TiffPairsData
 from inference.training.patches import PatchSampler
 from inference.training.tiff_pairs import tiff_pairs
 from simulators.render import simulate
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SIZE = 48
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import tifffile
 
 from acquisition.cli import main
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _livesr(*args: str) -> subprocess.CompletedProcess[str]:

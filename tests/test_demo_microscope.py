@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import useq
-from pymmcore_plus.experimental.unicore import UniMMCore
 
 from hardware.core import create_core, resolve_config
 from hardware.sim_events import expand_sim_events
-from simulators.bench import LINES, Bench, attach, detach
+from simulators.optical_bench import LINES, Bench, attach, detach
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pymmcore_plus.experimental.unicore import UniMMCore
 
 ROI = (192, 192, 128, 128)  # x, y, w, h inside the 512² sensor
 
@@ -59,7 +63,8 @@ def test_demo_cfg_loads_every_role(core: UniMMCore) -> None:
 
 def test_hardware_sequenced_sim_time_lapse_follows_laser_and_pattern(core: UniMMCore) -> None:
     """2 time points × 3 channels × 9 patterns in one hardware sequence; the 560 line's laser
-    stays off, so its frames hold only offset and noise."""
+    stays off, so its frames hold only offset and noise.
+    """
     for line in (405, 488):
         core.setShutterOpen(f"Laser{line}", True)
     sequence = useq.MDASequence(
@@ -177,7 +182,8 @@ def test_exact_noise_is_reproducible_from_the_seed(core: UniMMCore) -> None:
 
 def test_a_frames_noise_key_and_photons_come_from_one_scene() -> None:
     """The camera caches noise moments by a frame's key: the key and the expected photons are
-    taken from the same scene even when the sample changes in between."""
+    taken from the same scene even when the sample changes in between.
+    """
     bench = attach(f"one-scene-{id(object())}")
     try:
         bench.sensor_size = 64

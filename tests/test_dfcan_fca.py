@@ -1,5 +1,6 @@
 """The FCA's pieces against direct references: TF1 legacy bilinear resize, the official fftshift
-slicing, the amplitude spectrum, and TF's depth_to_space order."""
+slicing, the amplitude spectrum, and TF's depth_to_space order.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inference.depth_to_space import depth_to_space
-from inference.fca import fftshift2d, resize_bilinear_tf1_legacy, spectrum_amplitude
+from inference.models.depth_to_space import depth_to_space
+from inference.models.fca import fftshift2d, resize_bilinear_tf1_legacy, spectrum_amplitude
 
 
 def tf1_legacy_bilinear_reference(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Equivalence with the official TF/Keras DFCAN: random weights saved from the official model
-definition, its input and its outputs (tests/data/golden, see its README)."""
+definition, its input and its outputs (tests/data/golden, see its README).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import inference.fca
-from inference.dfcan import DFCAN
-from inference.predict import predict
-from inference.processing import postprocess, prctile_norm
-from inference.weights import load_model
+import inference.models.fca
+from inference.models.dfcan import DFCAN
+from inference.models.weights import load_model
+from inference.predict.official import predict
+from inference.predict.processing import postprocess, prctile_norm
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 WEIGHTS = GOLDEN / "dfcan_sisr_random_seed0.h5"
@@ -107,7 +108,7 @@ def test_full256_summary_detects_a_half_pixel_resize(
     def half_pixel(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
-    monkeypatch.setattr(inference.fca, "resize_bilinear_tf1_legacy", half_pixel)
+    monkeypatch.setattr(inference.models.fca, "resize_bilinear_tf1_legacy", half_pixel)
     got = _full256_stats(model)
     want = (info["full256"]["out_min"], info["full256"]["out_max"], info["full256"]["out_mean"])
     assert np.abs(np.subtract(got, want)).max() > 10 * TOL

@@ -14,9 +14,9 @@ import torch
 from pydantic import ValidationError
 from skimage.metrics import structural_similarity
 
-from inference.dfcan import DFCAN, DFCANConfig
-from inference.dfgan import Discriminator, Generator
-from inference.losses import (
+from inference.models.dfcan import DFCAN, DFCANConfig
+from inference.models.dfgan import Discriminator, Generator
+from inference.training.losses import (
     binary_crossentropy,
     dfcan_loss,
     dfgan_discriminator_loss,
@@ -111,7 +111,8 @@ def test_config_validation() -> None:
 
 def test_gradients_flow_to_every_parameter() -> None:
     """Every parameter gets a finite gradient, non-zero except behind a dead attention bottleneck
-    (all of ReLU(down(·)) zero: possible with any init, the official Keras one included)."""
+    (all of ReLU(down(·)) zero: possible with any init, the official Keras one included).
+    """
     torch.manual_seed(0)
     model = DFCAN(DFCANConfig(in_channels=9, scale=2))
     bottlenecks: dict[str, torch.Tensor] = {}

@@ -1,16 +1,20 @@
 """The dose advisor: photon count of a raw set, advice from an evaluation matrix, and the
-advice in an acquisition's result."""
+advice in an acquisition's result.
+"""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from acquisition_support import small_cfg, write_protocol
 
 import acquisition
-from inference.dose_advisor import DEFAULT_MATRIX, DoseAdvisor
+from inference.evaluation.dose_advisor import DEFAULT_MATRIX, DoseAdvisor
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _matrix(path: Path) -> Path:
@@ -98,7 +102,7 @@ def test_acquisition_result_carries_the_dose_advice(tmp_path: Path) -> None:
 
 def test_a_protocol_names_only_known_structures(tmp_path: Path) -> None:
     from acquisition.protocol import load_protocol
-    from hardware.yaml_source import ConfigError
+    from yamlconfig.located import ConfigError
 
     path = write_protocol(tmp_path, """
         channels: [{preset: "488", power_mw: 20, exposure_ms: 5, structure: mitochondria}]

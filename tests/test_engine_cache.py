@@ -1,14 +1,14 @@
 """The engine cache and the TensorRT build flow, with a fake builder (TensorRT cannot be
-installed here): keying, atomic writes, locking, rebuild of corrupt or stale entries."""
+installed here): keying, atomic writes, locking, rebuild of corrupt or stale entries.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import threading
-from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from filelock import FileLock, Timeout
@@ -17,12 +17,16 @@ from inference.backends.engine_cache import EngineCache, EngineKey, atomic_write
 from inference.backends.errors import BackendError
 from inference.backends.tensorrt_backend import build_engine, strongly_typed_flags
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 KEY = EngineKey("ab" * 32, "10.3.0", "NVIDIA H100 80GB HBM3", "9.0", "fp16", (1, 9, 512, 512))
 
 
 class FakeBuilder:
     """Stands in for TensorRT's builder: returns engine bytes derived from the key, records
-    the timing cache it was given and returns a grown one."""
+    the timing cache it was given and returns a grown one.
+    """
 
     def __init__(self, key: EngineKey = KEY) -> None:
         self.calls: list[bytes | None] = []

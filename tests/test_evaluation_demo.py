@@ -1,5 +1,6 @@
 """The committed evaluation matrix of the shipped weights: reproducible, and the targets it is
-held to (the paper's finding among them: DLSR ahead of conventional SIM at low dose)."""
+held to (the paper's finding among them: DLSR ahead of conventional SIM at low dose).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.dose_advisor import DEFAULT_MATRIX
+from inference.evaluation.dose_advisor import DEFAULT_MATRIX
 
 CONFIG = Path(__file__).resolve().parent.parent / "inference/evaluation/configs/demo_matrix.yaml"
 DLSR = ("dfcan-sisr", "dfcan-sim", "dfgan")
@@ -45,7 +46,8 @@ def test_the_matrix_is_the_held_out_one_and_has_every_method() -> None:
 
 def _sim_over_wf() -> dict[tuple[str, float], float]:
     """DFCAN-SIM's affine-fitted NRMSE over the bicubic WF's, per cell (a dark background
-    earns nothing there, so a blurred output cannot look good)."""
+    earns nothing there, so a blurred output cannot look good).
+    """
     return {(c["structure"], c["level"]): _score(c, "dfcan-sim", "nrmse_affine")
             / _score(c, "wf", "nrmse_affine") for c in _cells()}
 
@@ -88,7 +90,8 @@ def test_dfcan_sim_uses_the_signal() -> None:
 
 def test_dfcan_sim_is_ahead_of_dfcan_sisr_at_every_dose() -> None:
     """The raw frames carry the SIM information: finer by decorrelation and closer to the
-    truth once intensities are fitted, at every dose."""
+    truth once intensities are fitted, at every dose.
+    """
     for metric in ("nrmse_affine", "resolution_nm"):
         sim, sisr = _mean_by_level("dfcan-sim", metric), _mean_by_level("dfcan-sisr", metric)
         for level in _levels():
@@ -112,7 +115,7 @@ def test_dfcan_sim_is_ahead_of_dfcan_sisr_at_every_dose_by_the_official_nrmse() 
 
 def test_the_committed_matrix_is_reproduced() -> None:
     """The first held-out set, evaluated afresh, scores what sets.csv recorded."""
-    from acquisition.evaluate_cli import load_evaluation_config
+    from inference.cli.evaluate import load_evaluation_config
     from inference.evaluation.matrix import score_set
     from inference.evaluation.methods import build_methods
     from inference.evaluation.sources import iter_sets
@@ -133,7 +136,7 @@ def test_the_committed_matrix_is_reproduced() -> None:
 
 
 def test_the_dose_advisor_recommends_dfcan_where_the_matrix_says_so() -> None:
-    from inference.dose_advisor import DoseAdvisor
+    from inference.evaluation.dose_advisor import DoseAdvisor
 
     advisor = DoseAdvisor()
     for cell in _cells():

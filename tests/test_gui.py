@@ -1,19 +1,23 @@
 """The desktop GUI on a small copy of the demo microscope (offscreen Qt): live SR arrives in the
 SR view and stops on request; the laser panel drives the core's devices and closing the window
 turns every laser off; a protocol with errors shows its located messages and does not start; a
-protocol runs on the window's microscope and writes its files."""
+protocol runs on the window's microscope and writes its files.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 from acquisition_support import small_cfg, tiny_dfcan, write_protocol
 
 from hardware.microscope import Microscope
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytest.importorskip("pytestqt")
 pytest.importorskip("pyqtgraph")
@@ -85,7 +89,7 @@ def test_live_sim_shows_the_predictors_latest_output_and_stops(qtbot, window) ->
     assert float(counters["raw fps"]) > 0 and float(counters["SR fps"]) > 0
     assert counters["latency p50/p99 ms"] != "- / -" and counters["frames written"] == "-"
     # the dose advisor judges the newest raw set against the evaluation matrix
-    from inference.dose_advisor import DoseAdvisor
+    from inference.evaluation.dose_advisor import DoseAdvisor
 
     window.refresh_dose()
     expected = DoseAdvisor().advise(frame_set.frames, "microtubules")
@@ -111,7 +115,8 @@ def test_live_wf_without_reconstruction_shows_raw_and_wf(qtbot, window) -> None:
 
 def test_sr_failures_in_live_are_reported(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A reconstruction that fails (a wrong model, a GPU out of memory) is said in the window,
-    not only logged, while the raw stream goes on."""
+    not only logged, while the raw stream goes on.
+    """
 
     class FailingReconstructor:
         name, scale, frames_per_set = "failing", 2, 9
@@ -119,7 +124,7 @@ def test_sr_failures_in_live_are_reported(qtbot, window, monkeypatch) -> None:  
         def reconstruct(self, frames: np.ndarray) -> np.ndarray:
             raise RuntimeError("CUDA out of memory")
 
-    monkeypatch.setattr("acquisition.reconstruction.build_reconstructor",
+    monkeypatch.setattr("acquisition.reconstruction.channel_reconstructor",
                         lambda *args: (FailingReconstructor(), {"scale": 2}))
     window.reconstruction.set_choice("dfcan", window.reconstruction.weights_path(), "torch")
     window.acquire.mode.setCurrentText("tirf-sim")

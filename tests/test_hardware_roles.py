@@ -1,10 +1,10 @@
 """Device roles over both backends: pymmcore-plus directly, and pycromanager's API through a
-fake bridge that forwards to the same real core (no Java Micro-Manager can run here)."""
+fake bridge that forwards to the same real core (no Java Micro-Manager can run here).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -14,7 +14,11 @@ from hardware.backend import Backend, DeviceError, PymmcoreBackend
 from hardware.microscope import Microscope
 from hardware.pycromanager_backend import PycromanagerBackend
 from hardware.settings import load_settings
-from hardware.yaml_source import ConfigError
+from yamlconfig.located import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 
 @pytest.fixture(scope="module", params=["pymmcore-plus", "pycromanager"])

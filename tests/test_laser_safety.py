@@ -65,7 +65,8 @@ def test_ctrl_c_still_raises_keyboard_interrupt_after_emission_off(cfg: str) -> 
 def test_closing_destroys_the_core_after_a_sequenced_run(cfg: str) -> None:
     """A core left alive until interpreter exit after a hardware-sequenced run can abort the
     process; closing the microscope must free it at once (checked in a fresh interpreter: the
-    test runner's log capture keeps references to the core)."""
+    test runner's log capture keeps references to the core).
+    """
     script = textwrap.dedent(f"""
         import weakref, useq
         from hardware.microscope import Microscope

@@ -10,7 +10,7 @@ from skimage.metrics import normalized_root_mse, peak_signal_noise_ratio
 
 from inference.metrics.decorrelation import decorrelation_resolution
 from inference.metrics.quality import ms_ssim, ms_ssim_window, nrmse, psnr, ssim
-from inference.processing import prctile_norm
+from inference.predict.processing import prctile_norm
 
 
 def _smooth_truth(size: int = 128, seed: int = 0) -> np.ndarray:
@@ -84,7 +84,8 @@ def test_training_reports_the_same_official_nrmse() -> None:
 def _band_limited(size: int, cutoff_cycles_per_px: float, noise: float, seed: int
                   ) -> np.ndarray:
     """White signal cut off sharply at ``cutoff`` (its resolution: 1 / cutoff), plus weaker
-    white noise."""
+    white noise.
+    """
     rng = np.random.default_rng(seed)
     ky = np.fft.fftfreq(size)[:, None]
     kx = np.fft.fftfreq(size)[None, :]

@@ -11,17 +11,17 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from inference.dfcan import DFCAN, DFCANConfig
-from inference.dft import MatmulDFTFCA, plan_spectrum, with_matmul_dft
-from inference.export_onnx import (
+from inference.backends.export_onnx import (
     INPUT_NAME,
     export_onnx,
     onnx_op_types,
     tensorrt_onnx_ops,
     unsupported_by_tensorrt,
 )
-from inference.fca import FCALayer
-from inference.weights import load_model
+from inference.models.dfcan import DFCAN, DFCANConfig
+from inference.models.dft import MatmulDFTFCA, plan_spectrum, with_matmul_dft
+from inference.models.fca import FCALayer
+from inference.models.weights import load_model
 
 GOLDEN_H5 = Path(__file__).parent / "data" / "golden" / "dfcan_sisr_random_seed0.h5"
 TOL = 1e-5

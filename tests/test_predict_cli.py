@@ -15,10 +15,10 @@ import tifffile
 import torch
 
 from acquisition.cli import main
-from inference.dfcan import DFCAN, DFCANConfig
-from inference.image_io import read_image
-from inference.predict import predict
-from inference.weights import load_model, save_weights
+from inference.models.dfcan import DFCAN, DFCANConfig
+from inference.models.weights import load_model, save_weights
+from inference.predict.image_io import read_image
+from inference.predict.official import predict
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 GOLDEN_H5 = GOLDEN / "dfcan_sisr_random_seed0.h5"
@@ -201,6 +201,6 @@ def test_livesr_process_reports_errors_without_traceback(tmp_path: Path) -> None
 
 
 def test_predict_cli_import_is_light() -> None:
-    code = "import sys, inference.predict_cli; print('torch' in sys.modules)"
+    code = "import sys, inference.cli.predict; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,13 +1,15 @@
 """Protocol files: valid ones load, bad ones (hand-written, hypothesis-generated, YAML syntax
 errors) give every error as FILE:LINE:COL: field: message, never a traceback, and no device is
-touched; the dry run estimates and refuses a run the disk cannot hold."""
+touched; the dry run estimates and refuses a run the disk cannot hold.
+"""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import useq
 import yaml
 from acquisition_support import tiny_dfcan, write_protocol
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +18,10 @@ from hypothesis import strategies as st
 import acquisition
 from acquisition.cli import main
 from acquisition.protocol import Protocol, check_protocol, estimate, load_protocol
-from hardware.yaml_source import ConfigError
+from yamlconfig.located import ConfigError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 GOOD = """
 microscope: {config: demo, roi: 128}
@@ -106,7 +111,7 @@ def test_wiener_sim_needs_sim_sets_and_an_installation_that_has_it(tmp_path: Pat
                     reconstruction: {method: wiener-sim}}]
         """)
     try:
-        import inference.sim.reconstructor  # noqa: F401
+        import inference.wiener_sim.wiener_reconstructor  # noqa: F401
     except ImportError:
         assert "wiener-sim is not available in this installation" in "\n".join(_errors(path))
     else:
@@ -222,3 +227,37 @@ def test_a_protocol_is_checked_against_an_open_microscopes_settings() -> None:
     assert any("'GFP' is not a channel preset" in p for p in check_protocol(protocol))
     own = MicroscopeSettings(channels=ChannelsRole(lines={"GFP": 488}))
     assert check_protocol(protocol, own) == []
+
+
+# -- the protocol's useq sequence
+
+
+def _sequence_as_the_runner_built_it(protocol: Protocol) -> useq.MDASequence:
+    """What ``acquisition/runner.py`` built inline before ``Protocol.to_sequence``."""
+    return useq.MDASequence(
+        time_plan=useq.TIntervalLoops(interval=protocol.timelapse.interval_s,
+                                      loops=protocol.timelapse.count),
+        channels=tuple(useq.Channel(config=c.preset, exposure=c.exposure_ms)
+                       for c in protocol.channels),
+        stage_positions=tuple(
+            useq.Position(x=p.x, y=p.y, z=p.z, name=p.name) for p in protocol.positions))
+
+
+def test_to_sequence_is_the_sequence_the_runner_built(tmp_path: Path) -> None:
+    from acquisition.demo import demo_protocol
+
+    with_positions = GOOD + "positions: [{x: 1, y: 2}, {x: -5, y: 0.5, z: 3, name: cell}]\n"
+    for protocol in (demo_protocol(), load_protocol(write_protocol(tmp_path, GOOD)),
+                     load_protocol(write_protocol(tmp_path, with_positions, "positions.yaml"))):
+        sequence = protocol.to_sequence()
+        before = _sequence_as_the_runner_built_it(protocol)
+        assert sequence == before
+        assert list(sequence) == list(before)  # the very same events, in order
+    demo = demo_protocol().to_sequence()
+    assert [c.config for c in demo.channels] == ["488", "560"]
+    assert [c.exposure for c in demo.channels] == [10.0, 10.0]
+    assert len(list(demo)) == 5 * 2 and not demo.stage_positions
+    events = list(load_protocol(tmp_path / "positions.yaml").to_sequence())
+    assert len(events) == 4 * 2 * 2
+    assert {(e.x_pos, e.y_pos, e.z_pos, e.pos_name) for e in events} == {
+        (1.0, 2.0, None, None), (-5.0, 0.5, 3.0, "cell")}

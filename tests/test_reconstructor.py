@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from inference.dfcan import DFCAN, DFCANConfig
+from inference.models.dfcan import DFCAN, DFCANConfig
 from inference.reconstructor import DFCANReconstructor, Reconstructor, check_frames
 
 

@@ -1,6 +1,7 @@
 """kill -9 during a run, then ``livesr recover``: every frame whose index line reached the disk
 reads back from the OME-TIFF, the incomplete last time point is zero-filled and reported,
-nothing is corrupt."""
+nothing is corrupt.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import tifffile
 from acquisition_support import small_cfg, write_protocol
 
 from acquisition.cli import main
-from acquisition.journal import read_journal
+from acquisition.storage.journal import read_journal
 
 ROOT = Path(__file__).resolve().parents[1]
 

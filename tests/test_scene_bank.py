@@ -1,5 +1,6 @@
 """The scene bank: cells rendered once with their own patterns, crops recorded afresh, the
-trainer on it (cosine schedule, bf16 on the CPU, fine-tuning) with an exact resume."""
+trainer on it (cosine schedule, bf16 on the CPU, fine-tuning) with an exact resume.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from inference.models.weights import load_model, save_weights
 from inference.training.bank import BankSampler, build_bank, validation_pairs
 from inference.training.config import SceneBankData, parse_config
-from inference.training.trainer import Trainer, resume_run, trainer_class
-from inference.weights import load_model, save_weights
+from inference.training.runs import resume_run, trainer_class
+from inference.training.trainer import Trainer
 from simulators.optics import Optics
 
 SMALL = SceneBankData(image_size=64, train_cells=4, val_cells=1, val_photon_levels=(20, 200))
@@ -151,7 +153,8 @@ def test_cosine_schedule_shape(tmp_path: Path) -> None:
 
 def test_data_workers_draw_the_same_batches(tmp_path: Path) -> None:
     """Batches drawn ahead by worker processes are the ones the loop would draw (DFGAN's
-    discriminator batches included)."""
+    discriminator batches included).
+    """
     config = tiny_bank_config(tmp_path, iterations=4, val_every=4)
     gan = parse_config({**config.model_dump(mode="json"),
                         "gan": {"discriminator_widths": [4, 8], "discriminator_stride": 2}})

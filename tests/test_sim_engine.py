@@ -1,19 +1,23 @@
 """The SIM engine on the demo microscope through the real core: complete sets, in order, with
-the right pattern and laser line in the images; hardware-sequenced or software-stepped; WF."""
+the right pattern and laser line in the images; hardware-sequenced or software-stepped; WF.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 import useq
 
-from hardware.frameset import FrameSet
 from hardware.microscope import Microscope
 from hardware.sim_engine import SIMAcquisition, SIMSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from hardware.frameset import FrameSet
 
 LINES = {"405": 405, "488": 488, "560": 560}
 ROI = 128
@@ -21,7 +25,7 @@ ROI = 128
 
 @pytest.fixture(scope="module")
 def scope() -> Iterator[Microscope]:
-    from simulators.bench import get_bench
+    from simulators.optical_bench import get_bench
 
     microscope = Microscope.open("demo")
     bench = get_bench("demo")
@@ -34,7 +38,7 @@ def scope() -> Iterator[Microscope]:
 
 def _scene_residuals(scope: Microscope) -> dict[int, np.ndarray]:
     """Per line, the simulator's noiseless pattern frames in the ROI, minus their mean."""
-    from simulators.bench import get_bench
+    from simulators.optical_bench import get_bench
 
     bench = get_bench("demo")
     assert bench is not None
@@ -95,7 +99,8 @@ def test_three_channel_sim_timelapse_is_hardware_sequenced(scope: Microscope) ->
 def test_timelapse_at_interval_zero_is_one_camera_sequence(scope: Microscope, interval_s: float,
                                                            sequences: int) -> None:
     """Back-to-back SIM sets stream as one sequence (the pattern sequence repeating); time
-    points with their own start times are one sequence each, the AOTF dark between them."""
+    points with their own start times are one sequence each, the AOTF dark between them.
+    """
     core = scope.backend.core  # type: ignore[attr-defined]
     started: list[str] = []
 
@@ -123,7 +128,8 @@ def test_timelapse_at_interval_zero_is_one_camera_sequence(scope: Microscope, in
 def test_a_long_timelapse_starts_without_expanding_it_all(
         scope: Microscope, monkeypatch: pytest.MonkeyPatch) -> None:
     """Events are expanded as the camera consumes them: the first set arrives after at most one
-    sequence's worth (the pattern generator holds 1,024 states), not the whole time-lapse."""
+    sequence's worth (the pattern generator holds 1,024 states), not the whole time-lapse.
+    """
     from hardware.sim_engine import SIMEngine
 
     expanded: list[int] = []
@@ -155,7 +161,8 @@ def test_sets_do_not_depend_on_the_runners_frame_signal(
         scope: Microscope, monkeypatch: pytest.MonkeyPatch) -> None:
     """Frames reach the sets straight from the engine, during the run: with a Qt core under
     PySide6 the runner's frameReady is queued to the GUI thread and arrives after it. Here the
-    runner's frameReady emits nothing at all (psygnal or Qt signals alike)."""
+    runner's frameReady emits nothing at all (psygnal or Qt signals alike).
+    """
     runner = scope.backend.core.mda  # type: ignore[attr-defined]
     signals = runner._signals
 

@@ -1,10 +1,11 @@
 """Faults mid-run (devices that raise or stall, injected as Python devices in a copy of the demo
 ``.cfg``): the run stops with an error naming the device, emission is off, and the sets
-delivered before the fault are complete. Also nonlinear SIM on the same small-sensor copy."""
+delivered before the fault are complete. Also nonlinear SIM on the same small-sensor copy.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import faulty_devices
 import numpy as np
@@ -13,16 +14,20 @@ import useq
 from faulty_devices import FaultyCamera, FaultyPattern, demo_cfg_variant
 
 from hardware.backend import DeviceError
-from hardware.frameset import FrameSet
 from hardware.microscope import Microscope
 from hardware.sim_engine import SIMAcquisition, SIMSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from hardware.frameset import FrameSet
 
 INTERVAL_S = 0.001  # time points with their own start times
 
 
 @pytest.fixture(scope="module")
 def scope(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Microscope]:
-    from simulators.bench import get_bench
+    from simulators.optical_bench import get_bench
 
     cfg = demo_cfg_variant(tmp_path_factory.mktemp("cfg") / "faulty.cfg", bench="faulty",
                            classes={"Camera": "faulty_devices.FaultyCamera",
@@ -123,7 +128,7 @@ def test_a_camera_that_stalls(scope: Microscope) -> None:
 
 
 def test_nonlinear_sim_sets_have_25_frames(scope: Microscope) -> None:
-    from simulators.bench import get_bench
+    from simulators.optical_bench import get_bench
 
     assert scope.pattern is not None
     scope.pattern.set_n_states(25)

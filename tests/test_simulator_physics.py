@@ -45,7 +45,8 @@ def _carrier_peak(frame: np.ndarray, wf: np.ndarray, pixel_nm: float, cutoff_per
 @pytest.mark.parametrize("mode", ["tirf-sim", "gi-sim", "nl-sim"])
 def test_carriers_sit_at_the_configured_frequency_and_angle(mode: str) -> None:
     """A dense bead layer (a SIM calibration slide) through the illumination and detection
-    path: each orientation's carrier within 1 % of the configured k-vector."""
+    path: each orientation's carrier within 1 % of the configured k-vector.
+    """
     optics, patterns = Optics(), default_patterns(mode)  # type: ignore[arg-type]
     fine = 6 if patterns.sr_factor == 3 else 4
     rng = np.random.default_rng(0)
@@ -96,7 +97,8 @@ def test_camera_converts_photons_to_adu_as_specified() -> None:
 def test_fast_noise_has_the_cameras_mean_and_variance_per_pixel() -> None:
     """Real-time noise: per pixel, mean = offset + gain·QE·P and variance = gain²·QE·P + σ²
     (gain, offset and read-noise maps included); successive frames are independent; a frame
-    named by a cached key reuses its moments, and a bright one saturates."""
+    named by a cached key reuses its moments, and a bright one saturates.
+    """
     camera = CameraModel()
     maps = camera.pixel_maps((48, 48))
     noise = FastNoise(maps, np.random.default_rng(3))
@@ -146,7 +148,8 @@ def test_average_photon_count_of_a_known_image() -> None:
 
 def test_ground_truth_is_registered_to_the_camera_grid() -> None:
     """GT binned 2×2 lands on the camera grid: no shift against the noiseless WF beyond 0.1 px
-    (a half-SR-pixel slip in the grid convention would show as 0.25 px)."""
+    (a half-SR-pixel slip in the grid convention would show as 0.25 px).
+    """
     from skimage.registration import phase_cross_correlation
 
     scene = render_set("microtubules", "tirf-sim", 128, seed=5)
@@ -237,3 +240,14 @@ def test_bad_arguments_are_refused() -> None:
         PatternSettings(frequency_fraction=1.2)
     with pytest.raises(ValueError, match="Nyquist"):
         simulate("er", "tirf-sim", 100, 64, optics=Optics(camera_pixel_nm=100.0))
+
+
+def test_the_demo_camera_calibration_is_the_simulated_camera() -> None:
+    """The photon count's default calibration is the simulated camera's: same photons."""
+    from inference.metrics.photons import DEMO_CAMERA
+
+    camera = CameraModel()
+    assert (DEMO_CAMERA.offset, DEMO_CAMERA.gain, DEMO_CAMERA.qe) == (
+        camera.offset, camera.gain, camera.qe)
+    adu = np.linspace(90, 4000, 64, dtype=np.float32)
+    np.testing.assert_array_equal(DEMO_CAMERA.photons_from_adu(adu), camera.photons_from_adu(adu))

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import queue
 import threading
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import torch
 
 from inference.backends.torch_backend import TorchBackend
-from inference.dfcan import DFCAN, DFCANConfig
+from inference.models.dfcan import DFCAN, DFCANConfig
 from inference.reconstructor import check_frames
 from inference.streaming import StreamingPredictor, StreamResult
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class GatedWidefield:
     """A real (trivial) reconstructor — the wide-field mean, upsampled — that holds each set
-    until the test releases it, so the test controls what is pending."""
+    until the test releases it, so the test controls what is pending.
+    """
 
     name, scale, frames_per_set = "wf-gated", 2, None
 
@@ -70,7 +74,9 @@ def test_every_set_mode_delivers_all_in_order() -> None:
     stats = stream.close(timeout=30)
     assert recon.seen == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert delivered == [0, 1, 2, 3, 4]
-    assert [r.seq for r in stream.results()] == [0, 1, 2, 3, 4]
+    results = list(stream.results())
+    assert [r.seq for r in results] == [0, 1, 2, 3, 4]
+    assert all(r.metadata is None for r in results)  # submitted without metadata
     assert (stats.processed, stats.dropped) == (5, 0)
     assert stats.latency_p50_ms is not None and stats.latency_p99_ms is not None
     assert stats.latency_p99_ms >= stats.latency_p50_ms > 0
@@ -130,3 +136,17 @@ def test_refuses_what_is_not_a_reconstructor() -> None:
         StreamingPredictor(object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="mode must be"):
         StreamingPredictor(GatedWidefield(), mode="all")  # type: ignore[arg-type]
+
+
+def test_metadata_comes_back_as_submitted() -> None:
+    """Any metadata type: the very object submitted rides with its result."""
+    recon = GatedWidefield()
+    tag = ("set", 7)
+    stream: StreamingPredictor[tuple[str, int] | None] = StreamingPredictor(recon, mode="every")
+    stream.submit(_set(1), tag)
+    stream.submit(_set(2), None)
+    for _ in range(2):
+        recon.release.release()
+    stream.close(timeout=30)
+    first, second = list(stream.results())
+    assert first.metadata is tag and second.metadata is None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from inference.models.weights import load_model
 from inference.training.recipe import RecipeSettings, calibrate_iterations, recipe_configs
-from inference.weights import load_model
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_official_sizes_and_the_dfgan_starts_from_the_sisr(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The demo weights shipped in the package: what they are, and that they beat the upsampled WF
-on held-out simulated cells by the margins that demo_weights.json and the README state."""
+on held-out simulated cells by the margins that demo_weights.json and the README state.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from inference.models.weights import load_model
 from inference.training.demo_weights import DEMO_WEIGHTS, SUMMARY, demo_weights_path
 from inference.training.heldout import evaluate_weights
-from inference.weights import load_model
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 MAX_BYTES = 5 * 2**20

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -19,9 +19,12 @@ import tifffile
 from acquisition_support import two_channel_sim_protocol
 
 import acquisition
-from acquisition.napari_reader import _plane_of_time_point, get_reader
-from acquisition.writers import ChannelInfo, RunWriters, finalize_all
+from acquisition.storage.napari_reader import _plane_of_time_point, get_reader
+from acquisition.storage.writers import ChannelInfo, RunWriters, finalize_all
 from hardware.frameset import FrameSet
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SENSOR = 48
 PX = 0.0626

@@ -1,5 +1,6 @@
 """Weight files: Keras HDF5 import (by order, both naming schemes), safetensors with the
-architecture inside, and clear refusals of files that are not what they claim."""
+architecture inside, and clear refusals of files that are not what they claim.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from inference.dfcan import DFCAN, DFCANConfig
-from inference.dfgan import Discriminator, DiscriminatorConfig, Generator
-from inference.weights import (
+from inference.models.dfcan import DFCAN, DFCANConfig
+from inference.models.dfgan import Discriminator, DiscriminatorConfig, Generator
+from inference.models.weights import (
     WeightsError,
     import_keras_h5,
     keras_order_layers,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from inference.metrics import frc, nrmse
+from inference.metrics import frc, nrmse_affine
 from inference.reconstructor import Reconstructor
-from inference.sim import (
+from inference.wiener_sim import (
     EstimationError,
     OTFModel,
     ReconstructionPlan,
@@ -19,8 +19,8 @@ from inference.sim import (
     estimate_calibration,
     upsample_widefield,
 )
-from inference.sim.estimation import MIN_CARRIER_CONFIDENCE
-from inference.sim.reconstruction import TorchBackend
+from inference.wiener_sim.estimation import MIN_CARRIER_CONFIDENCE
+from inference.wiener_sim.wiener_filter import TorchBackend
 from simulators import CameraModel, PatternSettings, render_set
 
 MT_MRC = Path(__file__).resolve().parents[2] / "shared" / "reference" / "dlsr" / "MT.mrc"
@@ -36,7 +36,8 @@ TARGET_PHOTONS = 3000
 @pytest.fixture(scope="module")
 def linear_pair():
     """One TIRF-SIM microtubule scene, two noise realisations (independent cameras: the FRC
-    needs independent noise, and an sCMOS fixed pattern is not noise)."""
+    needs independent noise, and an sCMOS fixed pattern is not noise).
+    """
     scene = render_set("microtubules", "tirf-sim", size=256, seed=0)
     a = scene.at_photons(PHOTONS, CameraModel(fixed_pattern_seed=1), seed=1)
     b = scene.at_photons(PHOTONS, CameraModel(fixed_pattern_seed=2), seed=2)
@@ -83,14 +84,15 @@ def test_reconstruction_beats_widefield_against_the_truth(pair: str,
     assert out.shape == a.gt.shape and out.dtype == np.float32
     assert out.min() >= 0 and out.max() == pytest.approx(1.0)
     wf = upsample_widefield(a.raw, 2, recon.calibration.background)
-    sim_error, wf_error = nrmse(out, a.gt), nrmse(wf, a.gt)
+    sim_error, wf_error = nrmse_affine(out, a.gt), nrmse_affine(wf, a.gt)
     assert sim_error < 0.5 * wf_error, (sim_error, wf_error)
 
 
 def _linear_reconstruction(raw: np.ndarray) -> np.ndarray:
     """The unclipped reconstruction, its own calibration. For the FRC: it is edge-tapered and
     strictly band-limited, so no window (a window's leakage beyond the support, or clipping,
-    would correlate perfectly)."""
+    would correlate perfectly).
+    """
     return ReconstructionPlan(estimate_calibration(raw), OTFModel(SIMOptics())).reconstruct(raw)
 
 
@@ -113,7 +115,8 @@ def test_frc_resolution_doubles_widefield(linear_pair) -> None:
 
 def test_frc_resolution_target(cutoff_pair) -> None:
     """≤ 92 nm with the pattern at the cutoff (theory 1/(1.99 kc) = 88.5 nm; measured 88.1 nm
-    for two scenes; at 1,000 photons 93–96 nm, and 99 nm with the 0.9 × cutoff pattern)."""
+    for two scenes; at 1,000 photons 93–96 nm, and 99 nm with the 0.9 × cutoff pattern).
+    """
     sim, wf = _frc_nm(cutoff_pair)
     assert sim <= 92.0, sim
     assert 170 < wf < 215, wf
@@ -193,7 +196,7 @@ def test_nonlinear_sim_resolves_finer_than_linear() -> None:
 
 @pytest.mark.skipif(not MT_MRC.is_file(), reason="reference data MT.mrc not present")
 def test_real_microtubules_run_and_report() -> None:
-    from inference.image_io import read_image
+    from inference.predict.image_io import read_image
 
     raw = read_image(MT_MRC)
     cal = estimate_calibration(raw, strict=False)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pytest
 import tifffile
 
 from acquisition.cli import main
 from simulators import simulate
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
 
 
 def test_reconstruct_writes_the_image_and_prints_the_estimates(

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from inference.metrics import frc
-from inference.sim import OTFModel, ReconstructionPlan, SIMOptics, estimate_calibration
+from inference.wiener_sim import OTFModel, ReconstructionPlan, SIMOptics, estimate_calibration
 from simulators import CameraModel, PatternSettings, render_set
 
 try:
-    from inference.sim.reference import load_conv_sim_processor
+    from inference.wiener_sim.reference import load_conv_sim_processor
 
     processors = load_conv_sim_processor()
 except ImportError as exc:

@@ -1,16 +1,20 @@
 """Frame journals and their OME-TIFF: what is flushed reads back, torn ends are ignored, missing
-planes are zero-filled and reported, the OME-XML carries axes, pixel size and per-plane times."""
+planes are zero-filled and reported, the OME-XML carries axes, pixel size and per-plane times.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import tifffile
 
-from acquisition.finalize import finalize_journal, ome_path
-from acquisition.journal import JournalWriter, read_journal
+from acquisition.storage.finalize import finalize_journal, ome_path
+from acquisition.storage.journal import JournalWriter, read_journal
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _header(axes: str = "TCZYX", z: int = 3, channels: int = 2) -> dict:

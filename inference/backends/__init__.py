@@ -1,7 +1,9 @@
 """Inference backends behind one interface: TensorRT, PyTorch (CUDA or CPU), ONNX Runtime.
 
-``create_backend("auto", model)`` picks the fastest that works here and falls back with a
-warning; every backend is a :class:`~inference.reconstructor.Reconstructor`.
+``select_backend("auto", model)`` picks the fastest that works here and falls back with a
+warning; ``named_backend(name, model)`` makes exactly one, without fallback. Every backend is a
+:class:`~inference.reconstructor.Reconstructor`; callers that start from a method name and a
+weights file use :func:`inference.registry.build_reconstructor`.
 """
 
 from inference.backends.base import InferenceBackend, default_cache_dir
@@ -10,8 +12,8 @@ from inference.backends.select import (
     AUTO_ORDER,
     BACKEND_NAMES,
     FallbackBackend,
-    create_backend,
-    make_backend,
+    named_backend,
+    select_backend,
 )
 
 __all__ = [
@@ -21,7 +23,7 @@ __all__ = [
     "BackendUnavailable",
     "FallbackBackend",
     "InferenceBackend",
-    "create_backend",
     "default_cache_dir",
-    "make_backend",
+    "named_backend",
+    "select_backend",
 ]

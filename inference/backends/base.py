@@ -1,5 +1,7 @@
-"""What every inference backend shares: the :class:`~inference.reconstructor.Reconstructor`
-interface, the official pre/post-processing, one built network per input shape.
+"""What every inference backend shares.
+
+The :class:`~inference.reconstructor.Reconstructor` interface, the official pre/post-processing,
+one built network per input shape.
 
 A backend holds a DFCAN and runs it its own way (TensorRT engine, PyTorch on CUDA or CPU, ONNX
 Runtime). ``reconstruct(frames)`` takes one raw set ``(N, H, W)`` and returns the float32 SR
@@ -19,18 +21,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from inference.dfcan import DFCAN
-from inference.export_onnx import DTYPES
-from inference.predict import prepare_input, resolve_mode
-from inference.processing import postprocess
+from inference.backends.export_onnx import DTYPES
+from inference.models.dfcan import DFCAN
+from inference.predict.official import prepare_input, resolve_mode
+from inference.predict.processing import postprocess
 from inference.reconstructor import check_frames
 
 __all__ = ["InferenceBackend", "default_cache_dir", "model_digest"]
 
 
 def default_cache_dir() -> Path:
-    """Where engines, exported graphs and timing caches live: ``$LIVESR_CACHE_DIR``, else the
-    user cache folder (``%LOCALAPPDATA%`` on Windows, ``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    """Return where engines, exported graphs and timing caches live.
+
+    ``$LIVESR_CACHE_DIR``, else the user cache folder (``%LOCALAPPDATA%`` on Windows,
+    ``$XDG_CACHE_HOME`` or ``~/.cache``).
+    """
     if env := os.environ.get("LIVESR_CACHE_DIR"):
         return Path(env)
     if sys.platform == "win32" and (local := os.environ.get("LOCALAPPDATA")):
@@ -79,8 +84,10 @@ class InferenceBackend(ABC):
 
     @abstractmethod
     def infer(self, x: np.ndarray) -> np.ndarray:
-        """The network alone: normalised input ``(1, C, H, W)`` float32 → ``(H·s, W·s)``
-        float32 (the sigmoid output)."""
+        """Run the network alone on a normalised ``(1, C, H, W)`` float32 input.
+
+        Returns ``(H·s, W·s)`` float32 (the sigmoid output).
+        """
 
     def check(self, frames: np.ndarray) -> np.ndarray:
         """``frames`` as ``(N, H, W)``, or a ValueError naming what this model needs."""
@@ -102,4 +109,5 @@ class InferenceBackend(ABC):
         return self.complete(self.upload(frames))
 
     def __repr__(self) -> str:
+        """Return ``<Class name kind precision>``."""
         return f"<{type(self).__name__} {self.name} {self.description}>"

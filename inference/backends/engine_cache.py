@@ -17,14 +17,16 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from filelock import FileLock
 
 from inference.backends.errors import BackendError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["CacheOutcome", "EngineCache", "EngineKey", "atomic_write"]
 
@@ -45,6 +47,7 @@ class EngineKey:
     input_shape: tuple[int, ...]
 
     def as_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-ready dict (``input_shape`` as a list)."""
         data = asdict(self)
         data["input_shape"] = list(self.input_shape)
         return data
@@ -100,24 +103,31 @@ class EngineCache:
         self.lock_timeout = lock_timeout
 
     def engine_path(self, key: EngineKey) -> Path:
+        """Return the path of the entry's serialised engine (``<digest>.engine``)."""
         return self.root / f"{key.digest}.engine"
 
     def meta_path(self, key: EngineKey) -> Path:
+        """Return the path of the entry's metadata (``<digest>.json``)."""
         return self.root / f"{key.digest}.json"
 
     def lock_path(self, key: EngineKey) -> Path:
+        """Return the path of the entry's lock file (``<digest>.lock``)."""
         return self.root / f"{key.digest}.lock"
 
     def timing_cache_path(self, key: EngineKey) -> Path:
+        """Return the path of the timing cache shared by this TensorRT version and GPU."""
         return self.root / key.timing_cache_name
 
     def lock(self, key: EngineKey) -> FileLock:
-        """The inter-process lock of one entry."""
+        """Return the inter-process lock of one entry."""
         self.root.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.lock_path(key)), timeout=self.lock_timeout)
 
     def read(self, key: EngineKey) -> tuple[bytes | None, str | None]:
-        """The entry's engine bytes if present and consistent; else None and why (None: absent)."""
+        """Read the entry's engine bytes if present and consistent; else None and why.
+
+        ``(None, None)`` when the entry is absent.
+        """
         engine, meta = self.engine_path(key), self.meta_path(key)
         if not engine.exists() and not meta.exists():
             return None, None
@@ -150,7 +160,7 @@ class EngineCache:
         build: Callable[[bytes | None], tuple[bytes, bytes | None]],
         load: Callable[[bytes], T | None],
     ) -> tuple[T, CacheOutcome]:
-        """The loaded engine for ``key``: from the cache, or built (under the entry's lock).
+        """Return the loaded engine for ``key``: from the cache, or built (under the entry's lock).
 
         ``build(timing_cache)`` returns ``(engine_bytes, new_timing_cache)``; ``load(bytes)``
         deserialises (raising or returning None on failure). A cached entry that fails any check

@@ -5,21 +5,25 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inference.backends.base import InferenceBackend, default_cache_dir, model_digest
 from inference.backends.errors import BackendUnavailable
-from inference.dfcan import DFCAN
-from inference.export_onnx import INPUT_NAME, export_onnx
+from inference.backends.export_onnx import INPUT_NAME, export_onnx
+
+if TYPE_CHECKING:
+    from inference.models.dfcan import DFCAN
 
 __all__ = ["OnnxRuntimeBackend", "cached_onnx"]
 
 
 def cached_onnx(model: DFCAN, height: int, width: int, precision: str, cache_dir: Path) -> Path:
-    """The model's ONNX graph for one shape and precision, exported once into
-    ``cache_dir/onnx`` (named by the weights' digest; written atomically)."""
+    """Return the model's ONNX graph for one shape and precision, exporting it on first use.
+
+    Exported once into ``cache_dir/onnx`` (named by the weights' digest; written atomically).
+    """
     channels = model.config.in_channels
     path = (Path(cache_dir) / "onnx" /
             f"dfcan-{model_digest(model)}-{channels}x{height}x{width}-{precision}.onnx")
@@ -69,6 +73,7 @@ class OnnxRuntimeBackend(InferenceBackend):
         self._sessions: dict[tuple[int, int], Any] = {}
 
     def prepare(self, height: int, width: int) -> None:
+        """Export (or reuse) the graph for ``height × width`` and open its session."""
         if (height, width) in self._sessions:
             return
         path = cached_onnx(self.model, height, width, self.precision, self.cache_dir)
@@ -81,6 +86,7 @@ class OnnxRuntimeBackend(InferenceBackend):
         )
 
     def infer(self, x: np.ndarray) -> np.ndarray:
+        """Run the session for ``x``'s shape (prepared on first use); ``(H·s, W·s)`` float32."""
         height, width = x.shape[-2:]
         self.prepare(height, width)
         out = self._sessions[(height, width)].run(

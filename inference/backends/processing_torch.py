@@ -1,4 +1,4 @@
-"""The official pre- and post-processing (:mod:`inference.processing`) in PyTorch, on any device.
+"""The official pre- and post-processing (:mod:`inference.predict.processing`) in PyTorch.
 
 Same arithmetic as the NumPy originals (percentiles 0 and 100 are the minimum and maximum), so a
 backend can normalise raw camera frames and clean its output where the model runs.
@@ -30,7 +30,7 @@ def _diffxy_t(img: Tensor, order: int) -> Tensor:
 
 
 def rm_outliers_t(img: Tensor, order: int = 3, thresh: float = 0.2) -> Tensor:
-    """:func:`inference.processing.rm_outliers` for a 2-D tensor."""
+    """:func:`inference.predict.processing.rm_outliers` for a 2-D tensor."""
     mask = _diffxy_t(img, order) > thresh
     mean = torch.zeros_like(img)
     for shift in (-1, 1):
@@ -40,14 +40,16 @@ def rm_outliers_t(img: Tensor, order: int = 3, thresh: float = 0.2) -> Tensor:
 
 
 def postprocess_t(raw: Tensor) -> Tensor:
-    """:func:`inference.processing.postprocess` (``rm_outliers(prctile_norm(raw))``), 2-D."""
+    """:func:`inference.predict.processing.postprocess`: ``rm_outliers(prctile_norm(raw))``, 2-D."""
     return rm_outliers_t(prctile_norm_t(raw))
 
 
 def normalise_frames(frames: Tensor, sisr: bool) -> Tensor:
-    """Raw frames ``(N, H, W)`` (any real dtype, uint16 included) → the network input
-    ``(1, C, H, W)`` float32: averaged to wide-field for SISR, normalised jointly (as
-    :func:`inference.predict.prepare_input`)."""
+    """Turn raw frames ``(N, H, W)`` (any real dtype, uint16 included) into the network input.
+
+    The result is ``(1, C, H, W)`` float32: averaged to wide-field for SISR, normalised jointly
+    (as :func:`inference.predict.official.prepare_input`).
+    """
     if frames.dtype == torch.uint16:  # widen through int32: uint16 kernels are few
         data = frames.view(torch.int16).to(torch.int32).bitwise_and(0xFFFF).to(torch.float32)
     else:

@@ -1,5 +1,11 @@
 """Pick a backend by name, or ``auto``: the fastest that works here, falling back with a warning.
 
+Two functions, one job each: :func:`named_backend` makes exactly the backend it is asked for
+(or raises); :func:`select_backend` is what callers use: a named backend prepared for a shape,
+or for ``auto`` a :class:`FallbackBackend` over :data:`AUTO_ORDER`. Reconstructors are built by
+name (DFCAN, Wiener-SIM, wide field) one level up, in
+:func:`inference.registry.build_reconstructor`, which calls :func:`select_backend`.
+
 ``auto`` tries, in order: TensorRT (fp16), PyTorch on CUDA (fp16, CUDA graphs), ONNX Runtime on
 the CPU, PyTorch on the CPU. A backend that cannot be made (library or GPU missing), cannot be
 built for the shape, or fails while running (out of memory, a driver error) is skipped with a
@@ -11,17 +17,20 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from inference.backends.base import InferenceBackend
 from inference.backends.errors import BackendError
-from inference.dfcan import DFCAN
 
-__all__ = ["AUTO_ORDER", "BACKEND_NAMES", "FallbackBackend", "create_backend", "make_backend"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import numpy as np
+
+    from inference.backends.base import InferenceBackend
+    from inference.models.dfcan import DFCAN
+
+__all__ = ["AUTO_ORDER", "BACKEND_NAMES", "FallbackBackend", "named_backend", "select_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +44,7 @@ AUTO_ORDER: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def make_backend(
+def named_backend(
     name: str,
     model: DFCAN,
     *,
@@ -45,7 +54,24 @@ def make_backend(
     compile: str | None = None,
     postprocess: bool = True,
 ) -> InferenceBackend:
-    """One named backend (no fallback). ``torch`` defaults to CUDA when available."""
+    """Exactly the backend called ``name``, not prepared for any shape; no ``auto``, no fallback.
+
+    The building block of :func:`select_backend` (each of ``auto``'s candidates is made here).
+    A backend that cannot be made here raises
+    (:class:`~inference.backends.errors.BackendUnavailable`: its library or GPU is missing).
+
+    Parameters
+    ----------
+    name
+        ``tensorrt``, ``torch`` or ``onnxruntime`` (``auto`` is refused: see
+        :func:`select_backend`).
+    device, precision
+        Default: ``tensorrt`` cuda fp16; ``torch`` CUDA when available (fp16), else the CPU
+        (fp32); ``onnxruntime`` the CPU, fp32.
+    cache_dir, compile, postprocess
+        Passed to the backend (engine/graph cache, ``torch.compile`` mode, official
+        post-processing).
+    """
     import torch
 
     if name == "tensorrt":
@@ -71,8 +97,9 @@ def make_backend(
 
 
 class FallbackBackend:
-    """A :class:`~inference.reconstructor.Reconstructor` over a list of backend factories:
-    it uses the first that works and moves to the next when one fails.
+    """A :class:`~inference.reconstructor.Reconstructor` over a list of backend factories.
+
+    It uses the first that works and moves to the next when one fails.
 
     Args:
         factories: ``(label, make)`` pairs, fastest first; ``make()`` returns a backend.
@@ -92,18 +119,22 @@ class FallbackBackend:
 
     @property
     def name(self) -> str:
+        """The active backend's name."""
         return self.active.name
 
     @property
     def scale(self) -> int:
+        """The active backend's upscaling factor."""
         return self.active.scale
 
     @property
     def frames_per_set(self) -> int | None:
+        """The active backend's frames per set (None: any number, SISR)."""
         return self.active.frames_per_set
 
     @property
     def description(self) -> str:
+        """The active backend's ``kind precision``."""
         return self.active.description
 
     def _skip(self, label: str, exc: BaseException) -> None:
@@ -128,6 +159,7 @@ class FallbackBackend:
         raise BackendError(f"no inference backend works here ({tried})")
 
     def prepare(self, height: int, width: int) -> None:
+        """Build for ``height × width``, moving to the next backend while one fails."""
         while True:
             try:
                 self.active.prepare(height, width)
@@ -137,15 +169,19 @@ class FallbackBackend:
                 self.active = self._next((height, width))
 
     def infer(self, x: np.ndarray) -> np.ndarray:
+        """Run the network alone on the active backend, falling back on failure."""
         return self._retry(lambda backend: backend.infer(x))
 
     def upload(self, frames: np.ndarray) -> Any:
+        """Check the set; the upload itself happens in :meth:`complete`."""
         return self.active.check(frames)
 
     def complete(self, staged: Any) -> np.ndarray:
+        """Reconstruct a set checked by :meth:`upload` (as :meth:`reconstruct`)."""
         return self.reconstruct(staged)
 
     def reconstruct(self, frames: np.ndarray) -> np.ndarray:
+        """Reconstruct one set, falling back to the next backend when the active one fails."""
         stack = self.active.check(frames)  # the caller's errors are raised, not retried
         return self._retry(lambda backend: backend.reconstruct(stack))
 
@@ -159,7 +195,7 @@ class FallbackBackend:
                 self.active = self._next(None)
 
 
-def create_backend(
+def select_backend(
     name: str,
     model: DFCAN,
     *,
@@ -171,10 +207,27 @@ def create_backend(
     postprocess: bool = True,
     order: tuple[tuple[str, str, str], ...] = AUTO_ORDER,
 ) -> InferenceBackend | FallbackBackend:
-    """A backend by name; ``auto``: a :class:`FallbackBackend` over ``order`` (``precision``
-    and ``device``, if given, restrict it to the entries that can honour them)."""
+    """Return the backend to run: by name (as :func:`named_backend`), or ``auto`` with fallback.
+
+    Unlike :func:`named_backend`, it accepts ``auto``, and it builds for ``shape`` at once when
+    given (so a failure shows before the first set).
+
+    Parameters
+    ----------
+    name
+        ``tensorrt``, ``torch``, ``onnxruntime``: that backend only, its errors raised (no
+        fallback). ``auto``: a :class:`FallbackBackend` over ``order``, fastest first, each
+        candidate skipped with a warning if it cannot be made, built or run.
+    device, precision
+        For ``auto``, restrict ``order`` to the entries that can honour them (e.g. ``cpu``:
+        ONNX Runtime, then PyTorch on the CPU).
+    shape
+        ``(height, width)`` to build for now.
+    cache_dir, compile, postprocess, order
+        Passed to the backends; ``order``: ``auto``'s candidates.
+    """
     if name != "auto":
-        backend = make_backend(name, model, device=device, precision=precision,
+        backend = named_backend(name, model, device=device, precision=precision,
                                cache_dir=cache_dir, compile=compile, postprocess=postprocess)
         if shape is not None:
             backend.prepare(*shape)
@@ -188,7 +241,7 @@ def create_backend(
             continue
 
         def make(b: str = backend_name, d: str = dev, p: str = chosen) -> InferenceBackend:
-            return make_backend(b, model, device=d, precision=p, cache_dir=cache_dir,
+            return named_backend(b, model, device=d, precision=p, cache_dir=cache_dir,
                                 compile=compile, postprocess=postprocess)
 
         factories.append((f"{backend_name}-{dev} {chosen}", make))

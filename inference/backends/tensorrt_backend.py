@@ -2,18 +2,18 @@
 
 Written against TensorRT's Python API (8.5 to 11; ``tensorrt`` is imported only when this backend
 is made). Networks are strongly typed where TensorRT offers it (10+; the default in 11), so the
-precision is the exported graph's (:func:`inference.export_onnx.export_onnx`); on older versions
-the FP16/BF16 builder flag asks for it instead. One engine per input shape (camera ROI), kept in
-an :class:`~inference.backends.engine_cache.EngineCache` with a timing cache. Execution uses
-``execute_async_v3`` on the backend's compute stream, with PyTorch owning the device buffers, so
+precision is the exported graph's (:func:`inference.backends.export_onnx.export_onnx`); on older
+versions the FP16/BF16 builder flag asks for it instead. One engine per input shape (camera
+ROI), kept in an :class:`~inference.backends.engine_cache.EngineCache` with a timing cache.
+Execution uses ``execute_async_v3`` on the backend's compute stream, with PyTorch owning the device
+buffers, so
 uploads, normalisation and post-processing are those of :class:`TorchBackend`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -21,10 +21,14 @@ from torch import Tensor
 from inference.backends.base import default_cache_dir
 from inference.backends.engine_cache import CacheOutcome, EngineCache, EngineKey
 from inference.backends.errors import BackendError, BackendUnavailable
+from inference.backends.export_onnx import INPUT_NAME, OUTPUT_NAME, file_sha256
 from inference.backends.onnxruntime_backend import cached_onnx
 from inference.backends.torch_backend import Runner, TorchBackend
-from inference.dfcan import DFCAN
-from inference.export_onnx import INPUT_NAME, OUTPUT_NAME, file_sha256
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from inference.models.dfcan import DFCAN
 
 __all__ = ["TensorRTBackend", "build_engine", "import_tensorrt", "load_engine"]
 
@@ -32,7 +36,7 @@ DEFAULT_WORKSPACE = 4 << 30
 
 
 def import_tensorrt() -> ModuleType:
-    """The ``tensorrt`` module, or :class:`BackendUnavailable` saying how to get it."""
+    """Import ``tensorrt``, or raise :class:`BackendUnavailable` saying how to get it."""
     try:
         import tensorrt
     except ImportError as exc:
@@ -172,9 +176,11 @@ class TensorRTBackend(TorchBackend):
 
     @property
     def description(self) -> str:
+        """``tensorrt <version> <precision>``."""
         return f"tensorrt {self.trt.__version__} {self.precision}"
 
     def engine_key(self, onnx_path: Path, height: int, width: int) -> EngineKey:
+        """Return the cache key of the engine for this graph, GPU, precision and input shape."""
         major, minor = torch.cuda.get_device_capability(self.device)
         return EngineKey(
             onnx_sha256=file_sha256(onnx_path),
@@ -186,6 +192,7 @@ class TensorRTBackend(TorchBackend):
         )
 
     def build_runner(self, height: int, width: int) -> Runner:
+        """Load (or build and cache) the engine for ``height × width`` and warm it up."""
         onnx_path = cached_onnx(self.model, height, width, self.precision, self.cache_dir)
         key = self.engine_key(onnx_path, height, width)
         onnx_bytes = onnx_path.read_bytes()

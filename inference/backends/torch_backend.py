@@ -9,9 +9,8 @@ result copied back into a pinned buffer. On CPU the same steps run synchronously
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,10 +18,14 @@ from torch import Tensor, nn
 
 from inference.backends.base import InferenceBackend
 from inference.backends.errors import BackendUnavailable
+from inference.backends.export_onnx import DTYPES
 from inference.backends.processing_torch import normalise_frames, postprocess_t
-from inference.dfcan import DFCAN
-from inference.dft import with_matmul_dft
-from inference.export_onnx import DTYPES
+from inference.models.dft import with_matmul_dft
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from inference.models.dfcan import DFCAN
 
 __all__ = ["Runner", "TorchBackend"]
 
@@ -39,6 +42,7 @@ class Runner:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, x: Tensor) -> Tensor:
+        """Cast ``x`` to the input dtype (and layout) and run the network."""
         x = x.to(self.input_dtype)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -133,6 +137,7 @@ class TorchBackend(InferenceBackend):
 
     @property
     def description(self) -> str:
+        """``kind precision`` and the options in use, e.g. ``"torch-cuda fp16 channels_last"``."""
         options = [self.precision]
         if self.dft == "fft":
             options.append("fft")
@@ -147,7 +152,7 @@ class TorchBackend(InferenceBackend):
     # -- building ------------------------------------------------------------------------------
 
     def network(self, height: int, width: int) -> nn.Module:
-        """The network for one input shape on this device, in this precision and layout."""
+        """Return the network for one input shape on this device, in this precision and layout."""
         net = with_matmul_dft(self.model, height, width) if self.dft == "matmul" \
             else copy.deepcopy(self.model)
         net = net.to(device=self.device, dtype=self.dtype).eval()
@@ -179,6 +184,7 @@ class TorchBackend(InferenceBackend):
         return runner
 
     def prepare(self, height: int, width: int) -> None:
+        """Build the runner for ``height × width`` unless already built."""
         if (height, width) not in self._runners:
             self._runners[(height, width)] = self.build_runner(height, width)
 
@@ -187,7 +193,7 @@ class TorchBackend(InferenceBackend):
         return self._runners[(height, width)]
 
     def _cudnn_flags(self) -> Any:
-        """cuDNN autotuning on; no TF32, so fp32 keeps the reference's precision on CUDA."""
+        """CuDNN autotuning on; no TF32, so fp32 keeps the reference's precision on CUDA."""
         cudnn = torch.backends.cudnn
         return cudnn.flags(enabled=cudnn.enabled, benchmark=True,
                            deterministic=cudnn.deterministic, allow_tf32=False)
@@ -195,18 +201,22 @@ class TorchBackend(InferenceBackend):
     # -- running -------------------------------------------------------------------------------
 
     def forward(self, x: Tensor) -> Tensor:
-        """The network on a normalised ``(1, C, H, W)`` tensor on this device → float32
-        ``(1, 1, H·s, W·s)``."""
+        """Run the network on a normalised ``(1, C, H, W)`` tensor on this device.
+
+        Returns float32 ``(1, 1, H·s, W·s)``.
+        """
         runner = self._runner(x.shape[-2], x.shape[-1])
         with torch.inference_mode(), self._cudnn_flags():
             return runner(x).float()
 
     def infer(self, x: np.ndarray) -> np.ndarray:
+        """Run the network on a normalised ``(1, C, H, W)`` array → ``(H·s, W·s)`` float32."""
         with torch.inference_mode():
             out = self.forward(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
             return out[0, 0].cpu().numpy()
 
     def upload(self, frames: np.ndarray) -> _Staged:
+        """Check the set and, on CUDA, copy it to the device from a pinned ring slot (async)."""
         stack = self.check(frames)
         if not (stack.dtype == np.uint16 or stack.dtype == np.float32):
             stack = stack.astype(np.float32)
@@ -240,6 +250,10 @@ class TorchBackend(InferenceBackend):
         return _Staged(stack.shape, on_device, slot, copied)
 
     def complete(self, staged: Any) -> np.ndarray:
+        """Normalise, run and post-process a staged set; return the result as a host array.
+
+        A set not yet uploaded is uploaded first; post-processing follows ``postprocess``.
+        """
         if not isinstance(staged, _Staged):
             staged = self.upload(staged)
         if self.device.type != "cuda":

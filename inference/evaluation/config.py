@@ -13,8 +13,9 @@
     metrics: {frc: true, frc_sets_per_cell: 3, decorrelation: true}
     criteria: {sim_tolerance_nrmse: 0.3, dlsr_margin: 0.0}
 
-``acquisition.evaluate_cli.load_evaluation_config`` reads it: errors read
-``FILE:LINE:COL: field: message``, every one at once.
+``inference.cli.evaluate.load_evaluation_config`` reads it (through
+:func:`yamlconfig.located.load_model`): errors read ``FILE:LINE:COL: field: message``, every one
+at once. Relative paths (``output_dir``, weights, a BioSR ``root``) are relative to the file.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from inference.training.heldout import HELDOUT_SEED
+from yamlconfig.located import FieldError
 
 __all__ = [
     "DLSR_METHODS",
@@ -65,10 +67,10 @@ class SimulatedSource(_Section):
     @model_validator(mode="after")
     def _heldout(self) -> SimulatedSource:
         if self.seed in TRAINING_SEEDS:
-            raise ValueError(f"seed {self.seed} draws the training cells; held-out cells need "
-                             f"another seed (e.g. {HELDOUT_SEED})")
+            raise FieldError("seed", f"seed {self.seed} draws the training cells; held-out cells "
+                                     f"need another seed (e.g. {HELDOUT_SEED})")
         if self.image_size % 2:
-            raise ValueError(f"image_size must be even, got {self.image_size}")
+            raise FieldError("image_size", f"must be even, got {self.image_size}")
         return self
 
 
@@ -81,8 +83,10 @@ class CameraSpec(_Section):
 
 
 class BioSRSource(_Section):
-    """BioSR on disk (``ROOT/<Structure>/Cell_NNN/RawSIMData_level_LL.mrc``, ``SIM_gt.mrc``);
-    photon counts are measured from each raw set with ``camera``'s offset, gain and QE."""
+    """BioSR on disk: ``ROOT/<Structure>/Cell_NNN/RawSIMData_level_LL.mrc`` and ``SIM_gt.mrc``.
+
+    Photon counts are measured from each raw set with ``camera``'s offset, gain and QE.
+    """
 
     kind: Literal["biosr"] = "biosr"
     root: Path
@@ -95,6 +99,8 @@ class BioSRSource(_Section):
 
 
 class MetricsSpec(_Section):
+    """Which resolution metrics to compute besides the errors: FRC and decorrelation."""
+
     frc: bool = Field(True, description="FRC of two noise realisations (simulated data only)")
     frc_sets_per_cell: int = Field(
         3, ge=1, description="FRC on the first N cells of each structure (each costs a second "
@@ -129,13 +135,18 @@ class EvaluationConfig(_Section):
 
     _base: Path = PrivateAttr(default_factory=Path.cwd)
 
+    def relative_to(self, folder: Path) -> EvaluationConfig:
+        """Take relative paths from ``folder`` (the config file's); return ``self``."""
+        self._base = Path(folder)
+        return self
+
     def resolve(self, path: Path) -> Path:
         """``path`` relative to the config file's folder."""
         path = Path(path).expanduser()
         return path if path.is_absolute() else self._base / path
 
     def weights_path(self, method: str) -> Path | None:
-        """The weights file of a DLSR method (``None``: none configured)."""
+        """Return the weights file of a DLSR method (``None``: none configured)."""
         value = self.weights.get(method)  # type: ignore[call-overload]
         if value is None:
             return None
@@ -146,4 +157,5 @@ class EvaluationConfig(_Section):
         return self.resolve(Path(value))
 
     def output_path(self) -> Path:
+        """Return the absolute output folder ``output_dir / name`` (relative to the config)."""
         return (self.resolve(self.output_dir) / self.name).resolve()

@@ -1,12 +1,12 @@
 """The evaluation matrix: every structure × photon level, every reconstruction, every metric.
 
 Each raw set is reconstructed by each method and scored against its ground truth with the
-official metrics (:mod:`inference.metrics.quality`: NRMSE, SSIM, MS-SSIM, PSNR), the NRMSE after
-the best affine fit ``a·x + b`` to the truth over the truth's spread
-(:func:`inference.metrics.error.nrmse`: a dark background earns nothing), its resolution
-by decorrelation analysis, and, where a second noise realisation exists, by FRC. Wide-field
-resolutions are measured on the camera grid (interpolation would colour the noise that both
-resolution measures assume white); the rest on the SR grid.
+official metrics (:mod:`inference.metrics.quality`: NRMSE, SSIM, MS-SSIM, PSNR),
+the NRMSE after the best affine fit ``a·x + b`` to the truth over the truth's spread
+(:func:`inference.metrics.affine.nrmse_affine`: a dark background earns nothing),
+its resolution by decorrelation analysis, and, where a second noise realisation exists, by FRC.
+Wide-field resolutions are measured on the camera grid (interpolation would colour the noise
+that both resolution measures assume white); the rest on the SR grid.
 
 Per cell (structure × level) the means classify it as in Qiao et al.'s Fig. 1c: *SIM
 applicable* where Wiener-SIM's NRMSE to the ground truth is within ``sim_tolerance_nrmse``,
@@ -19,8 +19,7 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.progress import track
@@ -28,6 +27,9 @@ from rich.progress import track
 from inference.evaluation.config import DLSR_METHODS, EvaluationConfig
 from inference.evaluation.methods import build_methods
 from inference.evaluation.sources import EvalSet, count_sets, iter_sets
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["METRICS", "MatrixResult", "classify", "run_matrix", "score_set"]
 
@@ -95,8 +97,8 @@ def run_matrix(config: EvaluationConfig, progress: bool = True) -> MatrixResult:
 def score_set(item: EvalSet, methods: dict[str, Any], decorrelation: bool = True
               ) -> list[dict[str, Any]]:
     """One row per method: the set's scores against its ground truth."""
+    from inference.metrics.affine import nrmse_affine
     from inference.metrics.decorrelation import decorrelation_resolution
-    from inference.metrics.error import nrmse as nrmse_affine
     from inference.metrics.frc import frc
     from inference.metrics.quality import ms_ssim, nrmse, psnr, ssim
 
@@ -130,8 +132,11 @@ def score_set(item: EvalSet, methods: dict[str, Any], decorrelation: bool = True
 
 def summarise(rows: list[dict[str, Any]], methods: list[str], sim_tolerance: float,
               dlsr_margin: float) -> list[dict[str, Any]]:
-    """Per structure × level: each method's mean, spread and count of every metric, and the
-    cell's classification."""
+    """Summarise the rows per structure × level (one cell each).
+
+    A cell holds each method's mean, spread and count of every metric, and the cell's
+    classification (:func:`classify`).
+    """
     groups: dict[tuple[str, float], dict[str, list[dict[str, Any]]]] = defaultdict(
         lambda: defaultdict(list))
     for row in rows:
@@ -161,8 +166,10 @@ def summarise(rows: list[dict[str, Any]], methods: list[str], sim_tolerance: flo
 
 def classify(scores: dict[str, dict[str, Any]], sim_tolerance: float, dlsr_margin: float
              ) -> dict[str, Any]:
-    """``sim_applicable``, ``dlsr_priority`` and the best DLSR model of one cell (``None``
-    where the methods needed were not evaluated)."""
+    """Classify one cell: ``sim_applicable``, ``dlsr_priority`` and the best DLSR model.
+
+    Each is ``None`` where the methods it needs were not evaluated.
+    """
     sim = scores.get("wiener-sim", {}).get("nrmse")
     dlsr = {m: s["nrmse"] for m, s in scores.items()
             if m in DLSR_METHODS and s.get("nrmse") is not None}

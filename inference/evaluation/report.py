@@ -14,13 +14,16 @@ from __future__ import annotations
 import csv
 import json
 import math
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inference.evaluation.config import EvaluationConfig
 from inference.evaluation.matrix import METRICS, MatrixResult
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from inference.evaluation.config import EvaluationConfig
 
 __all__ = ["MATRIX_FORMAT", "read_result", "write_report"]
 
@@ -41,8 +44,11 @@ def write_report(result: MatrixResult, config: EvaluationConfig, out_dir: Path,
 
 
 def read_result(config: EvaluationConfig, out_dir: Path) -> MatrixResult:
-    """The result written to ``out_dir`` before (``sets.csv``, ``matrix.json``), summarised
-    afresh with the config's criteria: new plots and classes without reconstructing again."""
+    """Read the result written to ``out_dir`` before (``sets.csv``, ``matrix.json``).
+
+    It is summarised afresh with the config's criteria: new plots and classes without
+    reconstructing again.
+    """
     from inference.evaluation.matrix import summarise
 
     path = out_dir / "sets.csv"

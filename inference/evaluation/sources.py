@@ -8,13 +8,17 @@ noise :func:`simulators.pairs.training_pairs` gives it (so the first cells are t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from inference.evaluation.config import BioSRSource, SimulatedSource
-from inference.training.biosr import BioSRItem
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from inference.training.biosr import BioSRItem
 
 __all__ = ["EvalSet", "count_sets", "iter_sets"]
 
@@ -44,8 +48,11 @@ def count_sets(source: SimulatedSource | BioSRSource) -> int:
 
 
 def iter_sets(source: SimulatedSource | BioSRSource, repeats: int = 0) -> Iterator[EvalSet]:
-    """Every set of the source; the first ``repeats`` cells of each structure (simulated data)
-    also carry an independent second noise realisation."""
+    """Yield every set of the source.
+
+    The first ``repeats`` cells of each structure (simulated data) also carry an independent
+    second noise realisation.
+    """
     if isinstance(source, SimulatedSource):
         yield from _simulated(source, repeats)
     else:
@@ -82,9 +89,9 @@ def _biosr_items(source: BioSRSource) -> list[BioSRItem]:
 
 
 def _biosr(source: BioSRSource) -> Iterator[EvalSet]:
-    from inference.image_io import read_image
+    from inference.metrics.photons import average_photon_count
+    from inference.predict.image_io import read_image
     from simulators.camera import CameraModel
-    from simulators.photons import average_photon_count
 
     camera = CameraModel(**source.camera.model_dump())
 

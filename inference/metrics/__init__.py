@@ -1,8 +1,11 @@
-"""Image-quality metrics: Fourier ring correlation, decorrelation analysis, errors against a
-ground truth (``nrmse``: least-squares fitted; ``quality``: the official DL-SR evaluation)."""
+"""Image-quality metrics: Fourier ring correlation, decorrelation analysis, ground-truth errors.
 
+The errors against a ground truth are ``nrmse_affine`` (after a least-squares fit) and
+``quality.nrmse`` (the official DL-SR evaluation).
+"""
+
+from inference.metrics.affine import nrmse_affine
 from inference.metrics.decorrelation import DecorrelationResult, decorrelation_resolution
-from inference.metrics.error import nrmse
 from inference.metrics.frc import FRCResult, frc, frc_resolution
 
 __all__ = [
@@ -11,5 +14,5 @@ __all__ = [
     "decorrelation_resolution",
     "frc",
     "frc_resolution",
-    "nrmse",
+    "nrmse_affine",
 ]

@@ -1,6 +1,7 @@
-"""Image resolution from one image by decorrelation analysis (Descloux, Grußmayer & Radenovic,
-"Parameter-free image resolution estimation based on decorrelation analysis", Nat. Methods 16,
-918–924, 2019), written from the paper's description.
+"""Image resolution from one image by decorrelation analysis (Descloux et al., 2019).
+
+Descloux, Grußmayer & Radenovic, "Parameter-free image resolution estimation based on
+decorrelation analysis", Nat. Methods 16, 918–924, 2019; written from the paper's description.
 
 With ``I(k)`` the image's spectrum and ``Iₙ(k) = I(k) / |I(k)|`` its phase alone, the
 decorrelation function of a circular low-pass mask ``M(k; r)`` of radius ``r`` (normalised
@@ -46,6 +47,7 @@ class DecorrelationResult:
 
     @property
     def found(self) -> bool:
+        """Whether a peak, and so a finite resolution, was found."""
         return self.cutoff > 0
 
 
@@ -116,8 +118,11 @@ def _edge_window(n: int, edge_px: int) -> np.ndarray:
 
 
 def _peak(radii: np.ndarray, values: np.ndarray) -> tuple[float, float]:
-    """The highest local maximum of a curve (not at its last sample, where the curve would
-    still be rising), refined by a parabola through it and its neighbours; (0, 0) if none."""
+    """Return ``(r, amplitude)`` of the highest local maximum of a curve; (0, 0) if none.
+
+    A maximum at the last sample does not count (the curve would still be rising there); the
+    peak is refined by a parabola through it and its neighbours.
+    """
     if values.size < 3:
         return 0.0, 0.0
     interior = np.nonzero((values[1:-1] >= values[:-2]) & (values[1:-1] > values[2:]))[0] + 1

@@ -1,5 +1,7 @@
-"""Fourier ring correlation (FRC) of two independent images of one scene, and the resolution
-where it falls below a threshold (1/7 by default; Nieuwenhuizen et al., Nat. Methods 2013).
+"""Fourier ring correlation (FRC) of two independent images of one scene, and its resolution.
+
+The resolution is where the FRC falls below a threshold (1/7 by default; Nieuwenhuizen et al.,
+Nat. Methods 2013).
 
     FRC(q) = Σ_ring F₁·F₂* / √(Σ_ring |F₁|² · Σ_ring |F₂|²)
 
@@ -33,7 +35,7 @@ class FRCResult:
 
 def frc(image1: np.ndarray, image2: np.ndarray, pixel_nm: float, *,
         threshold: float = FRC_THRESHOLD, window_alpha: float = 0.1) -> FRCResult:
-    """The FRC of two images of equal shape, with ``pixel_nm`` their pixel size."""
+    """Compute the FRC of two images of equal shape, with ``pixel_nm`` their pixel size."""
     a, b = (np.asarray(x, dtype=np.float64) for x in (image1, image2))
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"FRC needs two 2-D images of one shape, got {a.shape} and {b.shape}")

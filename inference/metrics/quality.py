@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.processing import prctile_norm
+from inference.predict.processing import prctile_norm
 
 __all__ = ["ms_ssim", "ms_ssim_window", "nrmse", "psnr", "ssim"]
 
@@ -66,8 +66,11 @@ def ssim(truth: np.ndarray, image: np.ndarray) -> float:
 
 
 def ms_ssim_window(shape: tuple[int, ...]) -> int:
-    """The MS-SSIM window for an image: 11, or the largest odd size that four halvings leave
-    room for (``pytorch-msssim`` needs the smaller side > (window − 1) · 16)."""
+    """Return the MS-SSIM window for an image of ``shape``.
+
+    The window is 11, or the largest odd size that four halvings leave room for
+    (``pytorch-msssim`` needs the smaller side > (window − 1) · 16).
+    """
     side = min(shape)
     window = min(_MS_SSIM_WINDOW, (side - 1) // 2**_MS_SSIM_HALVINGS + 1)
     window -= 1 - window % 2

@@ -23,10 +23,9 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +37,9 @@ from inference.training.patches import (
     normalise_pair,
     random_rot_flip,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 __all__ = ["BankSampler", "SceneBank", "bank_data", "build_bank", "pattern_for_cell"]
 
@@ -54,7 +56,7 @@ def _key(data: SceneBankData, seed: int, n_cells: int) -> str:
 
 
 def pattern_for_cell(data: SceneBankData, rng: np.random.Generator) -> Any:
-    """The cell's SIM pattern, drawn from the config's ranges."""
+    """Draw the cell's SIM pattern from the config's ranges."""
     from simulators.illumination import default_patterns
 
     base = default_patterns(data.mode)
@@ -78,14 +80,17 @@ class SceneBank:
             (self.folder / "cells.json").read_text())["cells"]
 
     def __len__(self) -> int:
+        """Return the number of cells."""
         return len(self.raw)
 
     @property
     def scale(self) -> int:
+        """The SR factor: ground-truth pixels per camera pixel."""
         return self.gt.shape[-1] // self.raw.shape[-1]
 
     @staticmethod
     def key_of(folder: Path) -> str | None:
+        """Return the settings key the bank in ``folder`` was made from (``None``: no bank)."""
         try:
             return str(json.loads((Path(folder) / "cells.json").read_text())["key"])
         except (OSError, ValueError, KeyError):
@@ -95,8 +100,10 @@ class SceneBank:
 def build_bank(data: SceneBankData, seed: int, n_cells: int, folder: Path,
                progress: Callable[[int, int], None] | None = None,
                workers: int = 1) -> SceneBank:
-    """The bank in ``folder`` if it was made from the same settings, else rendered there
-    (written to a temporary folder, then renamed: a half-written bank is never read)."""
+    """Return the bank in ``folder`` if it was made from the same settings, else render it there.
+
+    It is written to a temporary folder, then renamed: a half-written bank is never read.
+    """
     folder = Path(folder)
     key = _key(data, seed, n_cells)
     if SceneBank.key_of(folder) == key:
@@ -155,8 +162,10 @@ def _render_cell(job: tuple[dict[str, Any], int, int]) -> tuple[np.ndarray, np.n
 
 
 class BankSampler:
-    """Training batches recorded from a :class:`SceneBank` (the trainer's sampler protocol:
-    ``batch(rng, size)``, ``in_channels``, ``scale``)."""
+    """Training batches recorded from a :class:`SceneBank`.
+
+    It follows the trainer's sampler protocol: ``batch(rng, size)``, ``in_channels``, ``scale``.
+    """
 
     def __init__(self, bank: SceneBank, data: SceneBankData, patch_size: int,
                  n_phases: int = 3) -> None:
@@ -236,8 +245,11 @@ def validation_pairs(bank: SceneBank, data: SceneBankData) -> list[ImagePair]:
 def bank_data(data: SceneBankData, run_dir: Path, patch_size: int,
               progress: Callable[[str, int, int], None] | None = None,
               workers: int | None = None) -> tuple[BankSampler, list[ImagePair]]:
-    """The training sampler and the validation pairs of a ``scene_bank`` config (the bank
-    rendered by ``workers`` processes, default one per core, if it is not on disk yet)."""
+    """Return the training sampler and the validation pairs of a ``scene_bank`` config.
+
+    A bank not on disk yet is rendered by ``workers`` processes (default one per core; at most
+    one per 8 cells).
+    """
     root = Path(data.bank) if data.bank is not None else Path(run_dir) / "bank"
     banks = {}
     for part, seed, n in (("train", data.seed, data.train_cells),

@@ -18,12 +18,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inference.image_io import read_image
-from inference.training.config import BioSRData
+from inference.predict.image_io import read_image
 from inference.training.patches import ImagePair
+
+if TYPE_CHECKING:
+    from inference.training.config import BioSRData
 
 __all__ = ["BioSRItem", "biosr_pairs", "find_biosr"]
 

@@ -1,9 +1,11 @@
 """The training configuration: one YAML file, validated by pydantic with located errors.
 
-A config names the model (a :class:`~inference.dfcan.DFCANConfig`), the data (BioSR layout,
+A config names the model (a :class:`~inference.models.dfcan.DFCANConfig`), the data (BioSR layout,
 pairs of TIFF folders, or the simulator), the optimisation schedule and, optionally, DFGAN's
-adversarial part. ``load_config`` reads it with ``yaml.safe_load`` and reports every invalid
-field as ``file: section.field: message``.
+adversarial part. ``load_config`` reads it through :func:`yamlconfig.located.load_model` and
+reports every invalid field at once, as ``FILE:LINE:COL: section.field: message``. Relative
+paths in it (``output_dir``, ``cache``, ``bank``, ``root``, …) are relative to the working
+folder.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from inference.dfcan import DFCANConfig
+from inference.models.dfcan import DFCANConfig
+from yamlconfig.located import FieldError, YamlSource, load_model, validate_source
 
 __all__ = [
     "BioSRData",
@@ -60,8 +63,10 @@ _Range = tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]
 
 
 class SceneBankData(_Section):
-    """The simulated microscope as a bank of noiseless scenes on disk (memory-mapped), with the
-    photon level, camera noise, pattern order and crop drawn afresh for every training crop.
+    """The simulated microscope as a bank of noiseless scenes on disk (memory-mapped).
+
+    The photon level, camera noise, pattern order and crop are drawn afresh for every training
+    crop.
 
     Every cell is rendered once with its own pattern (frequency, angles, phases, modulation and
     background drawn from the ranges below) and a ground truth of one fixed resolution; a crop
@@ -100,13 +105,13 @@ class SceneBankData(_Section):
         for name in ("photons", "frequency_fraction", "modulation", "background_fraction"):
             low, high = getattr(self, name)
             if low > high:
-                raise ValueError(f"{name}: the lower end {low} is above the upper end {high}")
+                raise FieldError(name, f"the lower end {low} is above the upper end {high}")
         if self.photons[0] <= 0:
-            raise ValueError("photons: the lower end must be > 0")
+            raise FieldError("photons", "the lower end must be > 0")
         if self.frequency_fraction[0] <= 0 or self.frequency_fraction[1] > 1.1:
-            raise ValueError("frequency_fraction: must lie in (0, 1.1]")
+            raise FieldError("frequency_fraction", "must lie in (0, 1.1]")
         if self.modulation[1] > 1:
-            raise ValueError("modulation: at most 1")
+            raise FieldError("modulation", "at most 1")
         return self
 
 
@@ -124,8 +129,10 @@ class BioSRData(_Section):
 
 
 class TiffPairsData(_Section):
-    """Two folders of TIFF files paired by name: inputs (2-D, or a stack of raw frames) and
-    targets on the SR grid."""
+    """Two folders of TIFF files paired by name: inputs and targets on the SR grid.
+
+    An input is a 2-D image or a stack of raw frames.
+    """
 
     kind: Literal["tiff_pairs"] = "tiff_pairs"
     inputs: Path
@@ -139,7 +146,8 @@ class TiffPairsData(_Section):
     @model_validator(mode="after")
     def _both_val_folders(self) -> TiffPairsData:
         if (self.val_inputs is None) != (self.val_targets is None):
-            raise ValueError("give both val_inputs and val_targets, or neither")
+            given = "val_inputs" if self.val_inputs is not None else "val_targets"
+            raise FieldError(given, "give both val_inputs and val_targets, or neither")
         return self
 
 
@@ -206,47 +214,36 @@ class TrainConfig(_Section):
         frames = {"wf": 1}
         kind = self.data.input_kind if not isinstance(self.data, TiffPairsData) else None
         if kind in frames and self.model.in_channels != frames[kind]:
-            raise ValueError(f"input_kind 'wf' needs model.in_channels 1, "
-                             f"got {self.model.in_channels}")
+            raise FieldError(("model", "in_channels"), f"input_kind 'wf' needs model.in_channels "
+                                                       f"1, got {self.model.in_channels}")
         if kind == "sim" and self.model.in_channels == 1:
-            raise ValueError("input_kind 'sim' needs model.in_channels = the raw frames (9, 25)")
+            raise FieldError(("data", "input_kind"), "input_kind 'sim' needs model.in_channels = "
+                                                     "the raw frames (9, 25), got 1")
         return self
 
     @property
     def run_dir(self) -> Path:
+        """The run's folder, ``output_dir / name``."""
         return self.output_dir / self.name
 
     def to_yaml(self) -> str:
+        """Return the config as YAML text, fields in their declared order."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in
-                                         ("simulated", "scene_bank", "biosr", "tiff_pairs"))]
-    return ".".join(parts) or "(top level)"
-
-
 def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
-    """Read a training config (YAML); invalid fields raise ValueError naming file and field."""
-    path = Path(path)
+    """Read a training config (YAML); ``overrides`` replace top-level fields.
+
+    Raises :class:`~yamlconfig.located.ConfigError` (a ``ValueError``) listing every error as
+    ``FILE:LINE:COL: field: message``, and ``OSError`` when the file cannot be read.
+    """
     try:
-        text = path.read_text()
+        config, _ = load_model(path, TrainConfig, overrides)
     except OSError as exc:
-        raise OSError(f"cannot read the training config {path}: {exc.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
-    raw.update(overrides)
-    return parse_config(raw, source=str(path))
+        raise OSError(f"cannot read the training config {path}: {exc.strerror or exc}") from None
+    return config
 
 
 def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
-    """Validate a config mapping; errors name ``source`` and each field's location."""
-    try:
-        return TrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"{_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise ValueError(f"{source}: invalid training config: " + "; ".join(lines)) from None
+    """Validate a config mapping; errors read ``SOURCE: field: message``, every one at once."""
+    return validate_source(TrainConfig, YamlSource(source, raw))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inference.training.config import (
     BioSRData,
@@ -15,13 +13,17 @@ from inference.training.config import (
 )
 from inference.training.patches import ImagePair, PatchSampler
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
 __all__ = ["load_data", "load_pairs"]
 
 
 def load_data(data: DataConfig, run_dir: Path, patch_size: int,
               progress: Callable[[str, int, int], None] | None = None
               ) -> tuple[Any, list[ImagePair]]:
-    """The training batch sampler and the validation pairs of a data config."""
+    """Return the training batch sampler and the validation pairs of a data config."""
     if isinstance(data, SceneBankData):
         from inference.training.bank import bank_data
 

@@ -31,7 +31,7 @@ DEMO_WEIGHTS: dict[str, tuple[str, str]] = {
 
 
 def demo_weights_path(name: str) -> Path:
-    """The shipped weights file for ``name`` (``dfcan-sisr``, ``dfcan-sim`` or ``dfgan``)."""
+    """Return the shipped weights file for ``name`` (``dfcan-sisr``, ``dfcan-sim`` or ``dfgan``)."""
     if name not in DEMO_WEIGHTS:
         raise ValueError(f"unknown demo weights {name!r} (known: {', '.join(DEMO_WEIGHTS)})")
     path = WEIGHTS_DIR / DEMO_WEIGHTS[name][0]
@@ -41,7 +41,7 @@ def demo_weights_path(name: str) -> Path:
 
 
 def describe_run(run_dir: Path, config_name: str) -> dict[str, Any]:
-    """What a run did: its command, iterations, time, best validation NRMSE."""
+    """Summarise what a run did: its command, iterations, time, best validation NRMSE."""
     history = json.loads((run_dir / "history.json").read_text())
     best = min(range(len(history["val_nrmse"])), key=history["val_nrmse"].__getitem__)
     return {
@@ -56,14 +56,18 @@ def describe_run(run_dir: Path, config_name: str) -> dict[str, Any]:
 
 
 def _training_seconds(run_dir: Path, history: dict[str, Any]) -> float:
-    """Wall time of the training; for a run stopped from outside (no end recorded), from the
-    start (its config written) to its last checkpoint, pool simulation included."""
+    """Return the wall time of the training in seconds.
+
+    For a run stopped from outside (no end recorded): from the start (its config written) to its
+    last checkpoint, pool simulation included.
+    """
     if history.get("seconds"):
         return float(sum(history["seconds"]))
     return (run_dir / "checkpoint.pt").stat().st_mtime - (run_dir / "config.yaml").stat().st_mtime
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Write ``demo_weights.json`` (with ``--install``, copy the runs' weights first); return 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="the runs' folder")
     parser.add_argument("--install", action="store_true",

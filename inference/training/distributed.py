@@ -26,13 +26,16 @@ class Distributed:
 
     @property
     def is_main(self) -> bool:
+        """Whether this is rank 0, the process that logs and writes files."""
         return self.rank == 0
 
     @property
     def active(self) -> bool:
+        """Whether several processes take part (``world_size > 1``)."""
         return self.world_size > 1
 
     def barrier(self) -> None:
+        """Wait for every process (nothing to wait for in a single process)."""
         if self.active:
             dist.barrier()
 
@@ -46,6 +49,7 @@ class Distributed:
         return [float(v) for v in t.tolist()]
 
     def close(self) -> None:
+        """Leave the process group, if one was joined."""
         if self.active and dist.is_initialized():
             dist.destroy_process_group()
 

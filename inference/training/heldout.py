@@ -9,13 +9,15 @@ NRMSE (``prctile_norm`` of both, then ``‖gt − x‖ / ‖gt‖``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inference.training.metrics import nrmse, upsample_wf
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
 __all__ = ["HELDOUT_SEED", "evaluate_weights"]
 

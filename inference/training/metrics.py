@@ -1,5 +1,7 @@
-"""The official image metrics (``utils.img_comp``) that training and held-out evaluation report:
-both images ``prctile_norm``ed first (:mod:`inference.metrics.quality`)."""
+"""The official image metrics (``utils.img_comp``) that training and held-out evaluation report.
+
+Both images are ``prctile_norm``ed first (:mod:`inference.metrics.quality`).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ __all__ = ["nrmse", "upsample_wf"]
 
 
 def upsample_wf(wf: np.ndarray, scale: int) -> np.ndarray:
-    """The wide-field image on the SR grid: bicubic, pixel areas aligned (the baseline)."""
+    """Upsample the wide-field image to the SR grid: bicubic, pixel areas aligned (the baseline)."""
     from skimage.transform import resize
 
     h, w = wf.shape

@@ -10,13 +10,16 @@ foreground and randomly flipped and rotated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from inference.processing import prctile_norm
+from inference.predict.processing import prctile_norm
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "ImagePair",
@@ -40,6 +43,7 @@ class ImagePair:
     _foreground: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        """Give a 2-D input its channel axis; check the shapes and the integer scale."""
         if self.input.ndim == 2:
             self.input = self.input[None]
         if self.input.ndim != 3 or self.target.ndim != 2:
@@ -52,6 +56,7 @@ class ImagePair:
 
     @property
     def scale(self) -> int:
+        """The SR factor: target pixels per input pixel."""
         return self.target.shape[0] // self.input.shape[1]
 
     def foreground(self) -> np.ndarray:
@@ -62,8 +67,11 @@ class ImagePair:
 
 
 def foreground_pixels(target: np.ndarray, scale: int) -> np.ndarray:
-    """``(N, 2)`` input-grid pixels whose ``scale``×``scale`` target area is brighter than the
-    target's mean: where training crops are centred."""
+    """Return the ``(N, 2)`` input-grid pixels where training crops are centred.
+
+    These are the pixels whose ``scale``×``scale`` target area is brighter than the target's
+    mean.
+    """
     h, w = target.shape[0] // scale, target.shape[1] // scale
     binned = np.asarray(target).reshape(h, scale, w, scale).mean(axis=(1, 3))
     return np.argwhere(binned > binned.mean())
@@ -71,8 +79,10 @@ def foreground_pixels(target: np.ndarray, scale: int) -> np.ndarray:
 
 def random_rot_flip(x: np.ndarray, y: np.ndarray, rng: np.random.Generator
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """The input ``(C, h, w)`` and target ``(H, W)`` rotated by the same random multiple of
-    90° and, at random, flipped left–right (views)."""
+    """Rotate the input ``(C, h, w)`` and target ``(H, W)`` by the same random multiple of 90°.
+
+    At random, both are also flipped left–right. The results are views.
+    """
     k = int(rng.integers(4))
     x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
     if rng.integers(2):
@@ -114,6 +124,7 @@ class PatchSampler:
         self.in_channels = channels.pop()
 
     def crop(self, pair: ImagePair, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Crop ``pair`` around a random foreground pixel; rotate, flip and normalise the crop."""
         p, s = self.patch_size, self.scale
         h, w = pair.input.shape[1:]
         fg = pair.foreground()

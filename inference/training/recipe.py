@@ -73,7 +73,7 @@ class RecipeSettings:
 
 def recipe_configs(out: Path, settings: RecipeSettings, lr: float = 5e-4
                    ) -> dict[str, TrainConfig]:
-    """The three training configs (iterations still to be calibrated)."""
+    """Return the three training configs (iterations still to be calibrated)."""
     data = {"kind": "scene_bank", "mode": "tirf-sim", "image_size": settings.image_size,
             "train_cells": settings.train_cells, "val_cells": settings.val_cells,
             "val_photon_levels": settings.val_levels, "bank": str(out / "bank")}
@@ -102,10 +102,12 @@ def _synchronise(device: torch.device) -> None:
 
 def calibrate_iterations(config: TrainConfig, budget_s: float, device: str | None,
                          steps: int = 8) -> tuple[int, float]:
-    """Iterations that fill ``budget_s`` (validation included), from timing ``steps`` of
-    the config's own training steps (data drawn as the loop draws it) after three warm-up
-    steps; and the seconds per step."""
-    from inference.training.trainer import trainer_class
+    """Return the iterations that fill ``budget_s`` (validation included) and seconds per step.
+
+    Both come from timing ``steps`` of the config's own training steps (data drawn as the loop
+    draws it) after three warm-up steps.
+    """
+    from inference.training.runs import trainer_class
 
     with tempfile.TemporaryDirectory() as tmp:
         probe = config.model_copy(update={"init_weights": None})
@@ -146,9 +148,13 @@ def _device_name(device: str | None) -> str:
 
 def run_recipe(out: Path, minutes: float = 8.0, toy: bool = False, device: str | None = None,
                evaluate: bool = True, workers: int | None = None) -> dict[str, Any]:
-    """Data, the three trainings within ``minutes`` of wall time, the held-out evaluation."""
+    """Make the data, train the three models, run the held-out evaluation; return the summary.
+
+    Data and trainings together take ``minutes`` of wall time; the summary is also written to
+    ``recipe.json``.
+    """
     from inference.training.bank import bank_data
-    from inference.training.trainer import trainer_class
+    from inference.training.runs import trainer_class
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -200,7 +206,7 @@ def run_recipe(out: Path, minutes: float = 8.0, toy: bool = False, device: str |
 
 def _evaluate(out: Path, settings: RecipeSettings, files: dict[str, Path], device: str | None
               ) -> dict[str, Any]:
-    """The held-out matrix of the recipe's weights (its report beside recipe.json)."""
+    """Run the held-out matrix of the recipe's weights (its report beside recipe.json)."""
     from inference.evaluation import run_matrix, write_report
     from inference.evaluation.config import EvaluationConfig
 

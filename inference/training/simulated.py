@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inference.training.config import SimulatedData
 from inference.training.patches import ImagePair
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from inference.training.config import SimulatedData
 
 __all__ = ["generate_pool", "load_pool", "simulated_pairs"]
 
@@ -34,8 +37,11 @@ def _key(data: SimulatedData, seed: int, n_samples: int) -> str:
 
 def generate_pool(data: SimulatedData, seed: int, n_samples: int,
                   progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """Every one of ``n_samples`` cells at every photon level, as arrays (one target per cell:
-    the targets of one cell differ only in scale, which ``prctile_norm`` removes)."""
+    """Simulate every one of ``n_samples`` cells at every photon level, as arrays.
+
+    There is one target per cell: the targets of one cell differ only in scale, which
+    ``prctile_norm`` removes.
+    """
     from simulators.pairs import training_pairs
 
     inputs, targets, sample_index, photons, structures = [], [], [], [], []
@@ -61,7 +67,7 @@ def generate_pool(data: SimulatedData, seed: int, n_samples: int,
 
 def load_pool(data: SimulatedData, seed: int, n_samples: int, cache: Path,
               progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """The pool from ``cache`` if it was made from the same settings, else generated and saved."""
+    """Load the pool from ``cache`` if made from the same settings, else generate and save it."""
     key = _key(data, seed, n_samples)
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as f:
@@ -77,7 +83,7 @@ def load_pool(data: SimulatedData, seed: int, n_samples: int, cache: Path,
 
 
 def pool_pairs(pool: dict[str, np.ndarray], prefix: str) -> list[ImagePair]:
-    """The pool as image pairs, grouped by cell."""
+    """Return the pool as image pairs, grouped by cell."""
     pairs = []
     for x, sample, photons in zip(pool["inputs"], pool["sample_index"], pool["photons"],
                                   strict=True):

@@ -1,16 +1,21 @@
-"""Pairs of TIFF folders: ``inputs/NAME.tif`` (a 2-D image, or a stack of raw frames) and
-``targets/NAME.tif`` (the SR image), paired by file name. Each file is one sample; validation
-takes separate folders, or the last ``val_fraction`` of the sorted names."""
+"""Pairs of TIFF folders: ``inputs/NAME.tif`` and ``targets/NAME.tif``, paired by file name.
+
+An input is a 2-D image or a stack of raw frames, a target the SR image. Each file is one
+sample; validation takes separate folders, or the last ``val_fraction`` of the sorted names.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inference.image_io import read_image
-from inference.training.config import TiffPairsData
+from inference.predict.image_io import read_image
 from inference.training.patches import ImagePair
+
+if TYPE_CHECKING:
+    from inference.training.config import TiffPairsData
 
 __all__ = ["read_tiff_pairs", "tiff_pairs"]
 
@@ -24,7 +29,7 @@ def _tiffs(folder: Path) -> dict[str, Path]:
 
 
 def read_tiff_pairs(inputs: Path, targets: Path) -> list[ImagePair]:
-    """The pairs of two folders, sorted by name; every input needs its target."""
+    """Read the pairs of two folders, sorted by name; every input needs its target."""
     found_inputs, found_targets = _tiffs(Path(inputs)), _tiffs(Path(targets))
     if not found_inputs:
         raise FileNotFoundError(f"{inputs}: no .tif files")

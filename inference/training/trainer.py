@@ -20,36 +20,40 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from inference.dfcan import DFCAN
-from inference.losses import dfcan_loss
-from inference.training.config import TrainConfig, load_config
+from inference.models.dfcan import DFCAN
+from inference.models.weights import load_weights, save_weights
 from inference.training.distributed import Distributed, setup_distributed
+from inference.training.losses import dfcan_loss
 from inference.training.metrics import nrmse, upsample_wf
 from inference.training.patches import ImagePair, normalise_pair
-from inference.weights import load_weights, save_weights
 
-__all__ = ["CHECKPOINT", "TrainResult", "Trainer", "cpu_has_bf16", "resume_run", "start_run",
-           "trainer_class"]
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from inference.training.config import TrainConfig
+
+__all__ = ["CHECKPOINT", "TrainResult", "Trainer", "cpu_has_bf16"]
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16). oneDNN also runs bf16
-    on plain AVX-512 (``jit_bf16:avx512_core``), by conversion to fp32: measured 2.4× slower
-    than fp32 there, so that does not count."""
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16).
+
+    oneDNN also runs bf16 on plain AVX-512 (``jit_bf16:avx512_core``), by conversion to fp32:
+    measured 2.4× slower than fp32 there, so that does not count.
+    """
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:  # not Linux: trust oneDNN's own check
@@ -71,6 +75,8 @@ class BatchSampler(Protocol):
 
 @dataclass
 class TrainResult:
+    """What :meth:`Trainer.fit` returns: run folder, last step, best validation NRMSE, history."""
+
     run_dir: Path
     step: int
     best_nrmse: float
@@ -134,8 +140,10 @@ class Trainer:
         self._prefetched: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
 
     def _cosine_factor(self, step: int) -> float:
-        """The learning rate at ``step`` as a fraction of ``optim.lr``: linear warm-up, then
-        a cosine from 1 down to ``min_lr / lr`` at ``optim.iterations``."""
+        """Return the learning rate at ``step`` as a fraction of ``optim.lr``.
+
+        Linear warm-up, then a cosine from 1 down to ``min_lr / lr`` at ``optim.iterations``.
+        """
         optim = self.config.optim
         if step < optim.warmup:
             return (step + 1) / optim.warmup
@@ -153,6 +161,7 @@ class Trainer:
             Console(stderr=True).print(message, highlight=False, soft_wrap=True)
 
     def prepare_data(self) -> None:
+        """Load the batch sampler and validation images (main process first: it writes caches)."""
         from inference.training.datasets import load_data
 
         def report(part: str, i: int, n: int) -> None:
@@ -177,8 +186,10 @@ class Trainer:
         self.history["val_nrmse_baseline"] = self.validation.baseline
 
     def batch(self, step: int, stream: int = 0) -> tuple[Tensor, Tensor]:
-        """The batch of iteration ``step`` on this process (the same after a resume); other
-        ``stream`` numbers give further independent batches of the same iteration."""
+        """Return the batch of iteration ``step`` on this process (the same after a resume).
+
+        Other ``stream`` numbers give further independent batches of the same iteration.
+        """
         drawn = self._prefetched.pop((step, stream), None)
         x, y = drawn if drawn is not None else self.draw(step, stream)
         non_blocking = self.device.type == "cuda"
@@ -186,20 +197,22 @@ class Trainer:
                 y.to(self.device, non_blocking=non_blocking))
 
     def draw(self, step: int, stream: int = 0) -> tuple[Tensor, Tensor]:
-        """The CPU tensors of :meth:`batch` (what the data workers compute ahead)."""
+        """Draw the CPU tensors of :meth:`batch` (what the data workers compute ahead)."""
         assert self.sampler is not None
         key = [self.config.optim.seed, self.dist.rank, step] + ([stream] if stream else [])
         rng = np.random.default_rng(key)
         return self.sampler.batch(rng, self.config.optim.batch_size)
 
     def streams(self, step: int) -> tuple[int, ...]:
-        """The batch streams iteration ``step`` draws (DFGAN adds its discriminator's)."""
+        """Return the batch streams iteration ``step`` draws (DFGAN adds its discriminator's)."""
         return (0,)
 
     def batches(self, start: int, end: int) -> Iterator[tuple[Tensor, Tensor]]:
-        """The batches of iterations ``start``…``end − 1`` in order, each drawn by
-        ``optim.data_workers`` processes ahead of the loop (or in it, without workers); a
-        step's further streams (DFGAN's) wait in :meth:`batch`."""
+        """Yield the batches of iterations ``start``…``end − 1`` in order.
+
+        Each is drawn by ``optim.data_workers`` processes ahead of the loop (or in it, without
+        workers); a step's further streams (DFGAN's) wait in :meth:`batch`.
+        """
         workers = self.config.optim.data_workers
         ahead = None
         if workers > 0 and start < end:
@@ -267,6 +280,7 @@ class Trainer:
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state` saved, random number generators included."""
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -279,6 +293,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 
     def save_checkpoint(self) -> Path:
+        """Write :meth:`state` to ``run_dir/checkpoint.pt`` (atomically); return its path."""
         path = self.run_dir / CHECKPOINT
         tmp = path.with_name(path.name + ".tmp")
         torch.save(self.state(), tmp)
@@ -286,6 +301,7 @@ class Trainer:
         return path
 
     def load_checkpoint(self) -> None:
+        """Restore the state saved in ``run_dir/checkpoint.pt``."""
         path = self.run_dir / CHECKPOINT
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint to resume from: {path}")
@@ -365,7 +381,10 @@ class Trainer:
                       f"{val_nrmse:.4f} (input upsampled: {baseline:.4f}), lr {lr:.2e}")
 
     def after_validation(self, val_nrmse: float) -> None:
-        """A hook for subclasses (DFGAN schedules its discriminator's learning rate here)."""
+        """Do nothing: a hook for subclasses, called with each validation's NRMSE.
+
+        DFGAN schedules its discriminator's learning rate here.
+        """
 
     def _progress(self, end: int) -> Any:
         from contextlib import contextmanager
@@ -402,25 +421,3 @@ class _StepBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, step: int) -> dict[tuple[int, int], tuple[Tensor, Tensor]]:
         return {(step, s): self.trainer.draw(step, s) for s in self.trainer.streams(step)}
-
-
-def trainer_class(config: TrainConfig) -> type[Trainer]:
-    """:class:`Trainer`, or the DFGAN trainer when the config has a ``gan`` section."""
-    if config.gan is None:
-        return Trainer
-    from inference.training.dfgan import DFGANTrainer
-
-    return DFGANTrainer
-
-
-def start_run(config_path: str | Path, **kwargs: Any) -> TrainResult:
-    """Train from a config file into its run folder."""
-    config = load_config(config_path)
-    return trainer_class(config)(config, **kwargs).fit()
-
-
-def resume_run(run_dir: str | Path, **kwargs: Any) -> TrainResult:
-    """Continue the run in ``run_dir`` from its last checkpoint."""
-    run_dir = Path(run_dir)
-    config = load_config(run_dir / CONFIG)
-    return trainer_class(config)(config, run_dir, resume=True, **kwargs).fit()

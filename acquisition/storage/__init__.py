@@ -1,0 +1,1 @@
+"""Run storage: crash-safe frame journals, their OME-TIFF/OME-Zarr finalizing, the napari reader."""

@@ -1,0 +1,1 @@
+"""Inference subcommands of ``livesr``: train, evaluate, predict, reconstruct, compile, bench."""

@@ -1,0 +1,1 @@
+"""The networks: DFCAN, DFGAN, Fourier channel attention, the matmul DFT, and weight files."""

@@ -1,0 +1,264 @@
+"""Pattern parameters from the raw set itself: carriers, phases, modulation, with confidences.
+
+Per orientation: the bands are separated with equal phase steps, the carrier is the peak of the
+cross-correlation of band 1 with band 0 in their overlap (coarse on the FFT grid, then sub-pixel
+by maximising the whitened correlation's magnitude at continuous k), the phases are those of the
+modulated part of each frame correlated with the wide-field at the carrier, and each harmonic's
+modulation is the least-squares ratio of neighbouring bands, shifted into place, in their
+overlap. Bands are re-separated with the phases found and the carrier refined once more.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft as sfft
+
+from inference.wiener_sim.bands import edge_window, frequency_grid, pad_spectrum, separation_matrix
+from inference.wiener_sim.calibration import EstimationError, SIMCalibration, SIMGeometry
+from inference.wiener_sim.otf import OTFModel, SIMOptics
+
+__all__ = ["estimate_calibration"]
+
+# carriers: both bands whitened (divided by the OTF) within this band-pass, fractions of the
+# cutoff (no DC, where the sample's own low frequencies swamp the correlation; no OTF edge)
+CARRIER_BAND = (0.15, 0.8)
+MIN_CARRIER_CONFIDENCE = 0.5
+RIVAL_DISTANCE = 6  # FFT-grid steps around the carrier peak that belong to it
+RIVAL_MARGIN = 0.4  # confidence 1 when the peak stands this much above every rival
+MIN_MODULATION = 0.05
+MAX_PHASE_UNCERTAINTY = 0.5  # rad, 1-σ
+
+
+def estimate_calibration(
+    frames: np.ndarray,
+    optics: SIMOptics | None = None,
+    *,
+    otf: OTFModel | None = None,
+    background: float | None = None,
+    taper_px: int = 8,
+    search_range: tuple[float, float] = (0.3, 1.6),
+    strict: bool = True,
+) -> SIMCalibration:
+    """Estimate a :class:`SIMCalibration` from one raw set ``(n, H, W)`` (9 or 25 frames).
+
+    ``search_range``: the carrier is looked for between these fractions of the detection
+    cutoff. ``background``: subtracted from every frame (default: the 1st percentile of the
+    wide-field). With ``strict``, a set that cannot support an estimate (no carrier peak above
+    the noise, modulation too low) raises :class:`EstimationError`; otherwise the problems are
+    listed in ``notes``.
+    """
+    optics = optics or SIMOptics()
+    otf = otf or OTFModel(optics)
+    stack = np.asarray(frames, dtype=np.float64)
+    if stack.ndim != 3:
+        raise ValueError(f"expected a raw SIM set (n, H, W), got shape {stack.shape}")
+    geometry = SIMGeometry.for_frames(stack.shape[0])
+    shape = (int(stack.shape[1]), int(stack.shape[2]))
+    if min(shape) < 32 or shape[0] % 2 or shape[1] % 2:
+        raise ValueError(f"frames must be even-sized and at least 32 pixels, got {shape}")
+    if background is None:
+        background = float(np.percentile(stack.mean(axis=0), 1.0))
+    prepared = (stack - background) * edge_window(shape, taper_px)
+    if not np.any(prepared):
+        raise EstimationError("the frames hold no signal above the background")
+    spectra = sfft.fft2(prepared, workers=-1)
+    est = _Estimator(shape, optics.pixel_um, otf, geometry.harmonics, search_range)
+
+    n_o, n_p, harm = geometry.n_orientations, geometry.n_phases, geometry.harmonics
+    k_all = np.zeros((n_o, 2))
+    phases = np.zeros((n_o, n_p))
+    amps = np.zeros((n_o, harm), complex)
+    contrast, confidence = np.zeros(n_o), np.zeros(n_o)
+    phase_sigma = np.zeros((n_o, n_p))
+    mod_sigma = np.zeros((n_o, harm))
+    notes: list[str] = []
+    for o in range(n_o):
+        spec = spectra[o * n_p:(o + 1) * n_p]
+        equal = 2 * np.pi * np.arange(n_p) / n_p
+        bands = np.einsum("mp,phw->mhw", separation_matrix(equal, harm), spec)
+        if np.sum(np.abs(bands[1]) ** 2) < 1e-12 * np.sum(np.abs(bands[0]) ** 2):
+            raise EstimationError(f"orientation {o}: the frames do not change with the phase: no "
+                                  "modulation to support a SIM reconstruction")
+        k0, contrast[o], confidence[o] = est.coarse_carrier(bands[0], bands[1])
+        k = est.refine_carrier(bands[0], bands[1], k0)
+        phi, _ = est.phases(spec, k)
+        bands = np.einsum("mp,phw->mhw", separation_matrix(phi, harm), spec)
+        k = est.refine_carrier(bands[0], bands[1], k)
+        phi, phase_sigma[o] = est.phases(spec, k)
+        bands = np.einsum("mp,phw->mhw", separation_matrix(phi, harm), spec)
+        amps[o], mod_sigma[o] = est.amplitudes(bands, k)
+        k_all[o], phases[o] = k, np.mod(phi, 2 * np.pi)
+        problem = _problem(o, contrast[o], confidence[o], 2 * abs(amps[o, 0]), mod_sigma[o, 0],
+                           float(phase_sigma[o].max()))
+        if problem:
+            if strict:
+                raise EstimationError(problem)
+            notes.append(problem)
+    return SIMCalibration(geometry, shape, optics.pixel_um, float(background), k_all, phases,
+                          amps, contrast, confidence, phase_sigma, mod_sigma, notes)
+
+
+def _vertex(values: np.ndarray) -> float:
+    """Offset (−0.5…0.5 steps) of the vertex of a parabola through three equally spaced values."""
+    curvature = values[0] - 2 * values[1] + values[2]
+    if curvature >= 0:
+        return 0.0
+    return float(np.clip(0.5 * (values[0] - values[2]) / curvature, -0.5, 0.5))
+
+
+def _problem(o: int, contrast: float, confidence: float, modulation: float,
+             sigma: float, phase_sigma: float) -> str | None:
+    if confidence < MIN_CARRIER_CONFIDENCE:
+        return (f"orientation {o}: no illumination pattern found above the noise (carrier peak "
+                f"contrast {contrast:.1f}, confidence {confidence:.2f}): too little signal or "
+                "modulation to support a SIM reconstruction")
+    if modulation < MIN_MODULATION or modulation < 2 * sigma:
+        return (f"orientation {o}: modulation {modulation:.3f} ± {sigma:.3f} is too low to "
+                "support a SIM reconstruction")
+    if phase_sigma > MAX_PHASE_UNCERTAINTY:
+        return (f"orientation {o}: phases uncertain by ±{phase_sigma:.2f} rad: too little signal "
+                "or modulation to support a SIM reconstruction")
+    return None
+
+
+class _Estimator:
+    """Estimation on one image size: grids, OTF weights and the 2× grid used for products."""
+
+    def __init__(self, shape: tuple[int, int], pixel_um: float, otf: OTFModel, harmonics: int,
+                 search_range: tuple[float, float]) -> None:
+        self.shape, self.pixel_um, self.otf, self.harmonics = shape, pixel_um, otf, harmonics
+        self.cutoff = otf.cutoff_per_um
+        ky, kx = frequency_grid(shape, pixel_um)
+        kr = np.hypot(ky, kx)
+        self.otf_grid = otf(ky, kx)
+        band = (kr > CARRIER_BAND[0] * self.cutoff) & (kr < CARRIER_BAND[1] * self.cutoff)
+        self.carrier_weight = band / np.where(band, np.maximum(self.otf_grid, 1e-6), 1.0)
+        self.support = (kr < self.cutoff).astype(float)
+        self.big = (2 * shape[0], 2 * shape[1])
+        self.big_pixel = pixel_um / 2
+        self.y = np.arange(self.big[0]) * self.big_pixel  # positions from pixel (0, 0)'s centre
+        self.x = np.arange(self.big[1]) * self.big_pixel
+        self.kyb, self.kxb = frequency_grid(self.big, self.big_pixel)
+        self.krb = np.hypot(self.kyb, self.kxb)
+        self.search = ((self.krb > search_range[0] * self.cutoff)
+                       & (self.krb < search_range[1] * self.cutoff))
+
+    def to_big(self, spectrum: np.ndarray) -> np.ndarray:
+        """Return the real-space image of a camera-grid spectrum, on the 2× grid."""
+        out = np.zeros((*spectrum.shape[:-2], *self.big), complex)
+        return sfft.ifft2(pad_spectrum(spectrum, out), workers=-1)
+
+    def dft_at(self, images: np.ndarray, ks: np.ndarray) -> np.ndarray:
+        """Compute Σ_r image(r)·e^{−i2π k·r} over the 2× grid at the frequencies ``ks``.
+
+        Images (…, Y, X) and k (Q, 2) in cycles/µm give (…, Q).
+        """
+        ks = np.atleast_2d(ks)
+        ey = np.exp(-2j * np.pi * ks[:, :1] * self.y).astype(np.complex64)
+        ex = np.exp(-2j * np.pi * ks[:, 1:] * self.x).astype(np.complex64)
+        rows = np.einsum("qy,...yx->...qx", ey, images.astype(np.complex64, copy=False))
+        return np.einsum("...qx,qx->...q", rows, ex)
+
+    def _correlation_image(self, band0: np.ndarray, band1: np.ndarray) -> np.ndarray:
+        c0 = self.to_big(band0 * self.carrier_weight)
+        c1 = self.to_big(band1 * self.carrier_weight)
+        return np.conj(c0) * c1
+
+    def coarse_carrier(self, band0: np.ndarray, band1: np.ndarray
+                       ) -> tuple[np.ndarray, float, float]:
+        """Carrier at the correlation peak on the FFT grid, its contrast and confidence."""
+        corr = np.abs(sfft.fft2(self._correlation_image(band0, band1), workers=-1))
+        values = corr[self.search]
+        i = int(np.argmax(values))
+        iy, ix = (int(a[i]) for a in np.nonzero(self.search))
+        contrast = float(values[i] / np.median(values))
+        # confidence from the runner-up: the highest value farther than RIVAL_DISTANCE grid
+        # steps; a pattern's peak stands alone, noise and sample structure have rivals of
+        # similar height
+        k = np.array([self.kyb[iy, 0], self.kxb[0, ix]])
+        step = 1.0 / (self.shape[0] * self.pixel_um)
+        rows, cols = np.nonzero(self.search)
+        distance = np.hypot(self.kyb[rows, 0] - k[0], self.kxb[0, cols] - k[1])
+        rivals = values[distance > RIVAL_DISTANCE * step]
+        ratio = float(values[i] / rivals.max()) if rivals.size else np.inf
+        return k, contrast, float(np.clip((ratio - 1.0) / RIVAL_MARGIN, 0.0, 1.0))
+
+    def refine_carrier(self, band0: np.ndarray, band1: np.ndarray, k0: np.ndarray) -> np.ndarray:
+        """Refine the carrier to sub-pixel: the maximum of |cross-correlation| at continuous k.
+
+        Found by a zooming grid search (7 × 7 points, each round a third of the span) and a
+        parabola at the end.
+        """
+        image = self._correlation_image(band0, band1).astype(np.complex64)
+        span = 1.0 / (self.shape[0] * self.pixel_um)  # ± one FFT-grid step
+        k = np.asarray(k0, dtype=np.float64)
+        for _ in range(5):
+            offsets = np.linspace(-span, span, 7)
+            ey = np.exp(-2j * np.pi * (k[0] + offsets)[:, None] * self.y).astype(np.complex64)
+            ex = np.exp(-2j * np.pi * (k[1] + offsets)[:, None] * self.x).astype(np.complex64)
+            grid = np.abs(ey @ image @ ex.T)
+            peak_y, peak_x = np.unravel_index(int(np.argmax(grid)), grid.shape)
+            iy, ix = min(max(int(peak_y), 1), 5), min(max(int(peak_x), 1), 5)
+            step = offsets[1] - offsets[0]
+            k = k + np.array([offsets[iy] + step * _vertex(grid[iy - 1:iy + 2, ix]),
+                              offsets[ix] + step * _vertex(grid[iy, ix - 1:ix + 2])])
+            span /= 3
+        return k
+
+    def phases(self, spectra: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Estimate each frame's phase and its 1-σ.
+
+        The phase: the frame's modulated part (frame − mean) correlated with the wide-field at
+        the carrier, OTF-weighted; the 1-σ from the same sum at carrier-free k.
+        """
+        weight = self.otf_grid * self.support
+        wf = spectra.mean(axis=0)
+        wf_big = self.to_big(wf * weight).real
+        modulated = self.to_big((spectra - wf) * weight).real
+        products = wf_big * modulated
+        z = self.dft_at(products, k)[:, 0]
+        off = []
+        for angle, factor in zip(np.radians([50, 90, 130, 70, 110]), (0.85, 1.15, 0.85, 1.15, 1),
+                                 strict=True):
+            c, s = np.cos(angle), np.sin(angle)
+            off.append(factor * np.array([c * k[0] + s * k[1], -s * k[0] + c * k[1]]))
+        sigma = float(np.sqrt(np.mean(np.abs(self.dft_at(products, np.array(off))) ** 2)))
+        return np.angle(z), sigma / (np.sqrt(2.0) * np.maximum(np.abs(z), 1e-300))
+
+    def amplitudes(self, bands: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Estimate the band amplitudes a_h (complex) and their 1-σ.
+
+        Least-squares ratio of band h to band h−1, both shifted to the sample's frequencies,
+        weighted by the other's OTF.
+        """
+        real_space = self.to_big(bands)
+        not_dc = self.krb > 0.05 * self.cutoff
+        amps, sigmas = np.zeros(self.harmonics, complex), np.zeros(self.harmonics)
+        previous = 1.0 + 0j
+        lower = self._shifted(real_space[0], np.zeros(2))
+        for h in range(1, self.harmonics + 1):
+            upper = self._shifted(real_space[h], h * k)
+            ratio = self._ratio(lower, upper, (h - 1) * k, h * k, not_dc)
+            # the same estimate with the band shifted by a carrier where there is none
+            wrong_k = (h - 1) * k + np.array([-k[1], k[0]])
+            wrong = self._ratio(lower, self._shifted(real_space[h], wrong_k), (h - 1) * k,
+                                wrong_k, not_dc)
+            amps[h - 1] = previous * ratio
+            sigmas[h - 1] = 2 * abs(previous) * abs(wrong)
+            previous, lower = amps[h - 1], upper
+        return amps, sigmas
+
+    def _shifted(self, image: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Return the FFT of ``image``·e^{−i2π k·r}: frequency f of the result is f + k of it."""
+        ramp = np.exp(-2j * np.pi * (k[0] * self.y[:, None] + k[1] * self.x[None, :]))
+        return sfft.fft2(image * ramp, workers=-1)
+
+    def _ratio(self, lower: np.ndarray, upper: np.ndarray, k_lower: np.ndarray,
+               k_upper: np.ndarray, mask: np.ndarray) -> complex:
+        o_lower = self.otf(self.kyb + k_lower[0], self.kxb + k_lower[1])
+        o_upper = self.otf(self.kyb + k_upper[0], self.kxb + k_upper[1])
+        overlap = mask & (o_lower > 1e-3) & (o_upper > 1e-3)
+        a = (o_upper * lower)[overlap]
+        b = (o_lower * upper)[overlap]
+        denominator = float(np.vdot(a, a).real)
+        return complex(np.vdot(a, b) / denominator) if denominator > 0 else 0j

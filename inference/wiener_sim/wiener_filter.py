@@ -1,0 +1,284 @@
+"""Band separation, shifting and generalised Wiener combination, on NumPy or PyTorch arrays.
+
+Everything that depends only on the calibration is computed once in a
+:class:`ReconstructionPlan`: the separation matrices; each band's pre-filter, the numerator of
+the generalised Wiener filter (the conjugate of its OTF times its amplitude, and the zero-order
+notch), applied in the band's own frequency frame; the phase ramps that shift the bands in real
+space; and one post-filter on the output grid, the Gaussian apodization over the reconstructed
+OTF support divided by the Wiener denominator ``Σ|OTF_m(k + m·p)|² + w²`` (zero outside the
+support). A set then costs its frames' FFTs, one small matrix product, one inverse FFT on the
+output grid per band pair and for the summed zero orders, and one real FFT pair.
+
+Output pixel (0, 0) covers the top-left scale × scale part of camera pixel (0, 0), as in the
+simulator's ground truth and DFCAN's depth-to-space.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.fft as sfft
+from pydantic import BaseModel, ConfigDict, Field
+
+from inference.wiener_sim.bands import edge_window, frequency_grid, pad_spectrum, separation_matrix
+
+if TYPE_CHECKING:
+    from inference.wiener_sim.calibration import SIMCalibration
+    from inference.wiener_sim.otf import OTFModel
+
+__all__ = ["NumpyBackend", "ReconstructionPlan", "TorchBackend", "WienerSettings",
+           "upsample_widefield"]
+
+
+class WienerSettings(BaseModel):
+    """Filter settings of the reconstruction."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    wiener: float = Field(0.1, gt=0, description="Wiener parameter w (denominator + w²)")
+    apodization_edge: float = Field(
+        0.1, gt=0, lt=1,
+        description="Gaussian apodization: its value at the edge of the reconstructed OTF "
+                    "support (0 beyond)")
+    notch_strength: float = Field(0.9, ge=0, le=1,
+                                  description="depth of the zero-order notch (0: none)")
+    notch_width: float = Field(0.1, gt=0, le=1,
+                               description="Gaussian σ of the notch, fraction of the cutoff")
+    taper_px: int = Field(8, ge=0, description="cosine edge taper of the raw frames (pixels)")
+
+
+class NumpyBackend:
+    """SciPy FFTs on NumPy arrays (CPU)."""
+
+    name = "numpy"
+
+    def __init__(self, workers: int = -1) -> None:
+        self.workers = workers
+
+    def array(self, value: np.ndarray) -> Any:
+        """Return a constant (window, filter, ramp) as-is."""
+        return value
+
+    def frames(self, frames: np.ndarray) -> Any:
+        """Return the raw frames as float32."""
+        return np.asarray(frames, dtype=np.float32)
+
+    def zeros(self, shape: tuple[int, ...]) -> Any:
+        """Return a complex64 array of zeros."""
+        return np.zeros(shape, np.complex64)
+
+    def fft2(self, x: Any) -> Any:
+        """Compute the FFT over the last two axes."""
+        return sfft.fft2(x, workers=self.workers)
+
+    def ifft2(self, x: Any) -> Any:
+        """Compute the inverse FFT over the last two axes (``x`` may be overwritten)."""
+        return sfft.ifft2(x, workers=self.workers, overwrite_x=True)
+
+    def rfft2(self, x: Any) -> Any:
+        """Compute the real FFT over the last two axes."""
+        return sfft.rfft2(x, workers=self.workers)
+
+    def irfft2(self, x: Any, shape: tuple[int, int]) -> Any:
+        """Invert a real FFT over the last two axes, to ``shape`` (``x`` may be overwritten)."""
+        return sfft.irfft2(x, s=shape, workers=self.workers, overwrite_x=True)
+
+    def numpy(self, x: Any) -> np.ndarray:
+        """Return ``x`` as a NumPy array."""
+        return np.asarray(x)
+
+
+class TorchBackend:
+    """torch.fft on a device (a CUDA GPU, or the CPU)."""
+
+    name = "torch"
+
+    def __init__(self, device: str = "cpu") -> None:
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+
+    def array(self, value: np.ndarray) -> Any:
+        """Return a constant (window, filter, ramp) as a tensor on the device."""
+        return self.torch.as_tensor(value, device=self.device)
+
+    def frames(self, frames: np.ndarray) -> Any:
+        """Return the raw frames as a float32 tensor on the device (uint16 widened on the host)."""
+        if isinstance(frames, self.torch.Tensor):
+            return frames.to(self.device, self.torch.float32)
+        array = np.asarray(frames)
+        if array.dtype == np.uint16:  # torch has no uint16 arithmetic: widen on the host
+            array = array.astype(np.int32)
+        return self.torch.as_tensor(array, device=self.device).to(self.torch.float32)
+
+    def zeros(self, shape: tuple[int, ...]) -> Any:
+        """Return a complex64 tensor of zeros on the device."""
+        return self.torch.zeros(shape, dtype=self.torch.complex64, device=self.device)
+
+    def fft2(self, x: Any) -> Any:
+        """Compute the FFT over the last two axes."""
+        return self.torch.fft.fft2(x)
+
+    def ifft2(self, x: Any) -> Any:
+        """Compute the inverse FFT over the last two axes."""
+        return self.torch.fft.ifft2(x)
+
+    def rfft2(self, x: Any) -> Any:
+        """Compute the real FFT over the last two axes."""
+        return self.torch.fft.rfft2(x)
+
+    def irfft2(self, x: Any, shape: tuple[int, int]) -> Any:
+        """Invert a real FFT over the last two axes, to ``shape``."""
+        return self.torch.fft.irfft2(x, s=shape)
+
+    def numpy(self, x: Any) -> np.ndarray:
+        """Return ``x`` as a NumPy array on the host."""
+        return x.detach().cpu().numpy()
+
+
+Backend = NumpyBackend | TorchBackend
+
+
+class ReconstructionPlan:
+    """A calibration turned into filters for one image size; :meth:`apply` reconstructs a set."""
+
+    def __init__(self, calibration: SIMCalibration, otf: OTFModel,
+                 settings: WienerSettings | None = None, backend: Backend | None = None) -> None:
+        self.calibration = calibration
+        self.settings = settings = settings or WienerSettings()
+        self.backend = backend or NumpyBackend()
+        geo = calibration.geometry
+        h, w = calibration.shape
+        s, harm, p = geo.scale, geo.harmonics, calibration.pixel_um
+        self.out_shape = (h * s, w * s)
+        cutoff = otf.cutoff_per_um
+        k = calibration.k_per_um
+        # every band (o, m), m = −M…M: its carrier m·k_o and complex amplitude
+        centres, amplitudes = [], []
+        for o in range(geo.n_orientations):
+            for m in range(-harm, harm + 1):
+                centres.append(m * k[o])
+                a = 1.0 + 0j if m == 0 else calibration.amplitudes[o, abs(m) - 1]
+                amplitudes.append(a if m >= 0 else np.conj(a))
+
+        def notch(ky: np.ndarray, kx: np.ndarray) -> np.ndarray:
+            sigma = settings.notch_width * cutoff
+            return 1.0 - settings.notch_strength * np.exp(-(ky**2 + kx**2) / (2 * sigma**2))
+
+        def transfer(index: int, ky: np.ndarray, kx: np.ndarray) -> np.ndarray:
+            """Band ``index``'s effective OTF at sample frequency (ky, kx)."""
+            cy, cx = centres[index]
+            t = amplitudes[index] * otf(ky + cy, kx + cx)
+            return t * notch(ky + cy, kx + cx) if not centres[index].any() else t
+
+        def denominator(ky: np.ndarray, kx: np.ndarray) -> np.ndarray:
+            total = np.full(np.broadcast_shapes(ky.shape, kx.shape), settings.wiener**2)
+            for i in range(len(centres)):
+                total = total + np.abs(transfer(i, ky, kx)) ** 2
+            return total
+
+        support = _support_radius(np.array(centres), cutoff)
+        log_edge = np.log(settings.apodization_edge)
+
+        def apodization(ky: np.ndarray, kx: np.ndarray) -> np.ndarray:
+            kr = np.hypot(ky, kx)
+            edge = support(ky, kx)
+            return np.where(kr < edge, np.exp(log_edge * (kr / edge) ** 2), 0.0)
+
+        kyc, kxc = frequency_grid((h, w), p)
+        delta = (s - 1) / (2 * s) * p  # output origin: up-left of camera pixel (0, 0)'s centre
+        origin = np.exp(-2j * np.pi * (kyc + kxc) * delta)
+        prefilters = np.zeros((geo.n_orientations, harm + 1, h, w), complex)
+        for o in range(geo.n_orientations):
+            for m in range(harm + 1):
+                index = o * (2 * harm + 1) + harm + m
+                cy, cx = centres[index]
+                data_notch = notch(kyc, kxc) if m == 0 else 1.0
+                # band m at its own frequency f' holds the sample at f = f' − m·k
+                prefilters[o, m] = (np.conj(transfer(index, kyc - cy, kxc - cx)) * data_notch
+                                    * origin * s**2)
+        kyo, kxo = frequency_grid(self.out_shape, p / s)
+        kxo = kxo[:, : self.out_shape[1] // 2 + 1]
+        postfilter = apodization(kyo, kxo) / denominator(kyo, kxo)
+        phases = calibration.phases_rad
+        separation = np.stack([separation_matrix(phases[o], harm)
+                               for o in range(geo.n_orientations)])
+        y = np.arange(h * s) * p / s - delta
+        x = np.arange(w * s) * p / s - delta
+        shifts = np.array([m * k[o] for o in range(geo.n_orientations)
+                           for m in range(1, harm + 1)])
+        self.support_per_um = float(support(np.zeros(1), np.array([1e-9]))[0])
+        b = self.backend
+        self._window = b.array(edge_window((h, w), settings.taper_px))
+        self._separation = b.array(separation.astype(np.complex64))
+        self._prefilters = b.array(prefilters.astype(np.complex64))
+        self._postfilter = b.array(postfilter.astype(np.float32))
+        # the ramps fall to 0 at the borders with the frames' taper: a shifted band is then
+        # continuous across the FFT's wrap-around, so its spectrum does not leak
+        taper = edge_window(self.out_shape, settings.taper_px * s)
+        taper_y, taper_x = taper[:, w * s // 2], taper[h * s // 2, :]
+        self._ramp_y = b.array((np.exp(-2j * np.pi * shifts[:, :1] * y) * taper_y)
+                               .astype(np.complex64))
+        self._ramp_x = b.array((np.exp(-2j * np.pi * shifts[:, 1:] * x) * taper_x)
+                               .astype(np.complex64))
+        self._background = float(calibration.background)
+
+    def apply(self, frames: Any) -> Any:
+        """One raw set (n, H, W) → the reconstruction (H·s, W·s), float32, on the backend."""
+        b, geo = self.backend, self.calibration.geometry
+        n_o, n_p, harm = geo.n_orientations, geo.n_phases, geo.harmonics
+        x = b.frames(frames)
+        h, w = x.shape[-2:]
+        x = (x - self._background) * self._window
+        spectra = b.fft2(x).reshape(n_o, n_p, h * w)
+        bands = (self._separation @ spectra).reshape(n_o, harm + 1, h, w) * self._prefilters
+        big = b.zeros((1 + n_o * harm, *self.out_shape))
+        pad_spectrum(bands[:, 0].sum(0), big[0])
+        pad_spectrum(bands[:, 1:].reshape(n_o * harm, h, w), big[1:])
+        images = b.ifft2(big)
+        shifted = images[1:] * self._ramp_y[:, :, None] * self._ramp_x[:, None, :]
+        combined = images[0].real + 2 * shifted.real.sum(0)
+        return b.irfft2(b.rfft2(combined) * self._postfilter, self.out_shape)
+
+    def reconstruct(self, frames: Any) -> np.ndarray:
+        """:meth:`apply`, returned as a NumPy float32 array."""
+        return self.backend.numpy(self.apply(frames)).astype(np.float32, copy=False)
+
+
+def _support_radius(centres: np.ndarray, cutoff: float) -> Any:
+    """Return the reconstructed OTF support's radius along each direction, as a function.
+
+    The radius is the farthest edge of the discs |f + c| < cutoff, c = −(band centre), crossed
+    by the ray from 0.
+    """
+
+    def radius(ky: np.ndarray, kx: np.ndarray) -> np.ndarray:
+        kr = np.maximum(np.hypot(ky, kx), 1e-12)
+        uy, ux = ky / kr, kx / kr
+        best = np.zeros(np.broadcast_shapes(ky.shape, kx.shape))
+        for cy, cx in -centres:
+            along = cy * uy + cx * ux
+            disc = cutoff**2 - (cy**2 + cx**2) + along**2
+            reach = np.where(disc >= 0, along + np.sqrt(np.maximum(disc, 0.0)), 0.0)
+            best = np.maximum(best, reach)
+        return best
+
+    return radius
+
+
+def upsample_widefield(frames: np.ndarray, scale: int, background: float = 0.0) -> np.ndarray:
+    """Upsample the wide-field (mean of the frames, less ``background``) to the ``scale``× grid.
+
+    By Fourier interpolation, with the same pixel placement and intensity scale as the SIM output.
+    """
+    stack = np.asarray(frames, dtype=np.float64)
+    wf = (stack.mean(axis=0) if stack.ndim == 3 else stack) - background
+    h, w = wf.shape
+    p = 1.0
+    ky, kx = frequency_grid((h, w), p)
+    delta = (scale - 1) / (2 * scale) * p
+    spectrum = sfft.fft2(wf) * np.exp(-2j * np.pi * (ky + kx) * delta) * scale**2
+    big = pad_spectrum(spectrum, np.zeros((h * scale, w * scale), complex))
+    return sfft.ifft2(big).real.astype(np.float32)
