@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parser", "run"]
 
+#: the two orders' joint-fit scores closer than this (relative) are reported as ambiguous
+AMBIGUOUS_ORDER = 0.05
+
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``reconstruct`` subcommand to the ``livesr`` parser."""
@@ -19,9 +22,12 @@ def add_parser(subparsers: Any) -> None:
         help="conventional SIM reconstruction (Wiener-SIM) of a raw SIM set",
         description=(
             "Estimate the pattern (carriers, phases, modulation, with their confidence) from a "
-            "raw set RAW (9 frames: linear SIM → 2×; 25 frames: nonlinear SIM → 3×; "
-            "orientation-major) and write the Wiener-SIM reconstruction. A set that cannot "
-            "support an estimate is refused with the reason."
+            "raw set RAW (9 frames: linear SIM → 2×; 25 frames: nonlinear SIM → 3×) and write "
+            "the Wiener-SIM reconstruction. The frame order (orientation- or phase-major) is "
+            "detected unless given. What a SIM microscope guarantees is used: one |k| for all "
+            "orientations, spaced 180°/n, phases stepped by 2π/n (--blind estimates each "
+            "orientation on its own). A set that cannot support an estimate is refused with "
+            "the reason."
         ),
     )
     parser.add_argument("--input", required=True, type=Path, metavar="RAW",
@@ -36,6 +42,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--mode", choices=("auto", "linear", "nonlinear"), default="auto",
                         help="auto: from the frame count (9 linear, 25 nonlinear)")
     parser.add_argument("--wiener", type=float, default=0.1, help="Wiener parameter w")
+    parser.add_argument("--order", choices=("auto", "orientation-major", "phase-major"),
+                        default="auto", help="frame order of RAW (auto: detected from the data)")
+    parser.add_argument("--blind", action="store_true",
+                        help="estimate each orientation on its own, without the pattern prior")
     parser.set_defaults(func=run)
 
 
@@ -53,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         WienerSettings,
         estimate_calibration,
     )
+    from inference.wiener_sim.frame_order import detect_order, to_orientation_major
+    from inference.wiener_sim.priors import PatternPrior
 
     if args.output.suffix.lower() not in WRITE_SUFFIXES:
         raise ValueError(f"{args.output}: output must be .tif, .tiff or .npy")
@@ -69,7 +81,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.input}: {args.mode} SIM needs {expected} frames, got "
                          f"{raw.shape[0]}")
     start = time.perf_counter()
-    calibration = estimate_calibration(raw, optics, strict=False)
+    order = args.order
+    if order == "auto":
+        detection = detect_order(raw, optics)
+        order = detection.order
+        print(detection.describe())
+        if detection.margin < AMBIGUOUS_ORDER:
+            print(f"the order is ambiguous; taking {order} (give --order to be sure)")
+    raw = to_orientation_major(raw, order)
+    prior = None if args.blind else PatternPrior()
+    calibration = estimate_calibration(raw, optics, strict=False, prior=prior)
     print(calibration.summary())
     if calibration.notes:
         raise EstimationError("not reconstructed: " + "; ".join(calibration.notes))

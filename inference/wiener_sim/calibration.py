@@ -62,6 +62,9 @@ class SIMCalibration:
     phase_uncertainty_rad: np.ndarray  # (n_orientations, n_phases) 1-σ
     modulation_uncertainty: np.ndarray  # (n_orientations, harmonics) 1-σ
     notes: list[str] = field(default_factory=list)
+    #: confidence of the joint pattern fit when a prior was used (``None``: estimated blind, or
+    #: the carriers came from a calibration)
+    joint_confidence: float | None = None
 
     @property
     def modulation(self) -> np.ndarray:
@@ -111,6 +114,10 @@ class SIMCalibration:
                 f"(±{self.phase_uncertainty_rad[o].max():.3f}, confidence "
                 f"{self.phase_confidence[o].min():.3f}); {mods}"
             )
+        if self.joint_confidence is not None:
+            spacing = 180 / self.geometry.n_orientations
+            lines.append(f"  joint fit (one |k|, orientations {spacing:g}° apart): confidence "
+                         f"{self.joint_confidence:.3f}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -133,4 +140,5 @@ class SIMCalibration:
             "modulation_uncertainty": self.modulation_uncertainty.tolist(),
             "modulation_confidence": self.modulation_confidence.tolist(),
             "notes": list(self.notes),
+            "joint_confidence": self.joint_confidence,
         }

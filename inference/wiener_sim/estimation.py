@@ -6,6 +6,11 @@ by maximising the whitened correlation's magnitude at continuous k), the phases 
 modulated part of each frame correlated with the wide-field at the carrier, and each harmonic's
 modulation is the least-squares ratio of neighbouring bands, shifted into place, in their
 overlap. Bands are re-separated with the phases found and the carrier refined once more.
+
+With a :class:`~inference.wiener_sim.priors.PatternPrior` the coarse carriers are fitted
+jointly (one |k|, orientations 180°/n apart, or a window around expected carriers), each
+orientation's confidence is its peak against rivals on that |k| ring, a refined carrier that
+strays from the joint fit is replaced by it, and the phases step by the known 2π/n_phases.
 """
 
 from __future__ import annotations
@@ -16,8 +21,15 @@ import scipy.fft as sfft
 from inference.wiener_sim.bands import edge_window, frequency_grid, pad_spectrum, separation_matrix
 from inference.wiener_sim.calibration import EstimationError, SIMCalibration, SIMGeometry
 from inference.wiener_sim.otf import OTFModel, SIMOptics
+from inference.wiener_sim.priors import (
+    CarrierMaps,
+    JointFit,
+    PatternPrior,
+    joint_carriers,
+    ring_confidence,
+)
 
-__all__ = ["estimate_calibration"]
+__all__ = ["estimate_calibration", "joint_pattern_fit"]
 
 # carriers: both bands whitened (divided by the OTF) within this band-pass, fractions of the
 # cutoff (no DC, where the sample's own low frequencies swamp the correlation; no OTF edge)
@@ -26,6 +38,7 @@ MIN_CARRIER_CONFIDENCE = 0.5
 RIVAL_DISTANCE = 6  # FFT-grid steps around the carrier peak that belong to it
 RIVAL_MARGIN = 0.4  # confidence 1 when the peak stands this much above every rival
 MIN_MODULATION = 0.05
+MIN_MODULATION_WITH_PRIOR = 0.02  # the carrier known, a significant modulation is enough
 MAX_PHASE_UNCERTAINTY = 0.5  # rad, 1-σ
 
 
@@ -38,6 +51,7 @@ def estimate_calibration(
     taper_px: int = 8,
     search_range: tuple[float, float] = (0.3, 1.6),
     strict: bool = True,
+    prior: PatternPrior | None = None,
 ) -> SIMCalibration:
     """Estimate a :class:`SIMCalibration` from one raw set ``(n, H, W)`` (9 or 25 frames).
 
@@ -45,7 +59,8 @@ def estimate_calibration(
     cutoff. ``background``: subtracted from every frame (default: the 1st percentile of the
     wide-field). With ``strict``, a set that cannot support an estimate (no carrier peak above
     the noise, modulation too low) raises :class:`EstimationError`; otherwise the problems are
-    listed in ``notes``.
+    listed in ``notes``. ``prior``: what the microscope guarantees about its pattern (see
+    :mod:`inference.wiener_sim.priors`); ``None`` estimates each orientation on its own.
     """
     optics = optics or SIMOptics()
     otf = otf or OTFModel(optics)
@@ -72,30 +87,95 @@ def estimate_calibration(
     phase_sigma = np.zeros((n_o, n_p))
     mod_sigma = np.zeros((n_o, harm))
     notes: list[str] = []
+    equal = 2 * np.pi * np.arange(n_p) / n_p
+    first_bands = []
     for o in range(n_o):
         spec = spectra[o * n_p:(o + 1) * n_p]
-        equal = 2 * np.pi * np.arange(n_p) / n_p
         bands = np.einsum("mp,phw->mhw", separation_matrix(equal, harm), spec)
         if np.sum(np.abs(bands[1]) ** 2) < 1e-12 * np.sum(np.abs(bands[0]) ** 2):
             raise EstimationError(f"orientation {o}: the frames do not change with the phase: no "
                                   "modulation to support a SIM reconstruction")
-        k0, contrast[o], confidence[o] = est.coarse_carrier(bands[0], bands[1])
-        k = est.refine_carrier(bands[0], bands[1], k0)
-        phi, _ = est.phases(spec, k)
+        first_bands.append(bands)
+    coarse = np.zeros((n_o, 2))
+    joint_confidence: float | None = None
+    if prior is None:
+        for o in range(n_o):
+            coarse[o], contrast[o], confidence[o] = est.coarse_carrier(*first_bands[o][:2])
+    else:
+        maps = est.carrier_maps([b[:2] for b in first_bands])
+        fit = joint_carriers(maps, prior, (prior.k_fraction[0] * est.cutoff,
+                                           prior.k_fraction[1] * est.cutoff), RIVAL_MARGIN)
+        coarse, joint_confidence = fit.carriers, fit.confidence
+        normalised = maps.normalised()
+        for o in range(n_o):
+            rows, cols = maps.index(coarse[o])
+            contrast[o] = float(normalised[o, rows, cols])
+            confidence[o] = ring_confidence(normalised[o], maps, coarse[o], RIVAL_DISTANCE,
+                                            RIVAL_MARGIN)
+    for o in range(n_o):
+        spec = spectra[o * n_p:(o + 1) * n_p]
+        bands = first_bands[o]
+        k = est.refine_carrier(bands[0], bands[1], coarse[o])
+        phi, _ = est.phases(spec, k, prior)
         bands = np.einsum("mp,phw->mhw", separation_matrix(phi, harm), spec)
         k = est.refine_carrier(bands[0], bands[1], k)
-        phi, phase_sigma[o] = est.phases(spec, k)
+        if prior is not None and _strays(k, coarse[o], prior, est.grid_step):
+            notes.append(f"orientation {o}: the refined carrier strayed from the joint fit; "
+                         "the joint fit's carrier is used")
+            k = coarse[o]
+        phi, phase_sigma[o] = est.phases(spec, k, prior)
         bands = np.einsum("mp,phw->mhw", separation_matrix(phi, harm), spec)
         amps[o], mod_sigma[o] = est.amplitudes(bands, k)
         k_all[o], phases[o] = k, np.mod(phi, 2 * np.pi)
         problem = _problem(o, contrast[o], confidence[o], 2 * abs(amps[o, 0]), mod_sigma[o, 0],
-                           float(phase_sigma[o].max()))
+                           float(phase_sigma[o].max()), prior, joint_confidence)
         if problem:
             if strict:
                 raise EstimationError(problem)
             notes.append(problem)
     return SIMCalibration(geometry, shape, optics.pixel_um, float(background), k_all, phases,
-                          amps, contrast, confidence, phase_sigma, mod_sigma, notes)
+                          amps, contrast, confidence, phase_sigma, mod_sigma, notes,
+                          joint_confidence)
+
+
+def joint_pattern_fit(frames: np.ndarray, optics: SIMOptics | None = None, *,
+                      otf: OTFModel | None = None, prior: PatternPrior | None = None,
+                      taper_px: int = 8) -> JointFit:
+    """Fit one set's carriers jointly under ``prior`` (default: equal spacing), unrefined.
+
+    Its ``score`` says how strongly the frames, grouped orientation-major, show one SIM
+    pattern; :mod:`inference.wiener_sim.frame_order` compares it across frame orders.
+    """
+    optics = optics or SIMOptics()
+    otf = otf or OTFModel(optics)
+    prior = prior or PatternPrior()
+    stack = np.asarray(frames, dtype=np.float64)
+    geometry = SIMGeometry.for_frames(stack.shape[0])
+    shape = (int(stack.shape[1]), int(stack.shape[2]))
+    background = float(np.percentile(stack.mean(axis=0), 1.0))
+    spectra = sfft.fft2((stack - background) * edge_window(shape, taper_px), workers=-1)
+    est = _Estimator(shape, optics.pixel_um, otf, geometry.harmonics, (0.3, 1.6))
+    n_p = geometry.n_phases
+    equal = 2 * np.pi * np.arange(n_p) / n_p
+    separate = separation_matrix(equal, geometry.harmonics)
+    bands = [np.einsum("mp,phw->mhw", separate, spectra[o * n_p:(o + 1) * n_p])[:2]
+             for o in range(geometry.n_orientations)]
+    return joint_carriers(est.carrier_maps(bands), prior,
+                          (prior.k_fraction[0] * est.cutoff, prior.k_fraction[1] * est.cutoff),
+                          RIVAL_MARGIN)
+
+
+def _strays(k: np.ndarray, joint: np.ndarray, prior: PatternPrior, grid_step: float) -> bool:
+    """Whether a refined carrier left the joint fit by more than the prior's tolerances.
+
+    The joint fit sits on the FFT grid, so half a grid step (``grid_step``, cycles/µm) is
+    allowed on top of each tolerance.
+    """
+    radius = float(np.hypot(*joint))
+    turn = np.degrees(abs(np.angle(complex(k[1], k[0]) / complex(joint[1], joint[0]))))
+    slack_deg = np.degrees(np.arctan2(0.5 * grid_step, radius))
+    return bool(abs(float(np.hypot(*k)) - radius) > prior.k_tolerance * radius + 0.5 * grid_step
+                or turn > prior.angle_tolerance_deg + slack_deg)
 
 
 def _vertex(values: np.ndarray) -> float:
@@ -107,7 +187,27 @@ def _vertex(values: np.ndarray) -> float:
 
 
 def _problem(o: int, contrast: float, confidence: float, modulation: float,
-             sigma: float, phase_sigma: float) -> str | None:
+             sigma: float, phase_sigma: float, prior: PatternPrior | None = None,
+             joint_confidence: float | None = None) -> str | None:
+    """Say why orientation ``o`` cannot support a reconstruction (``None``: it can).
+
+    Under a prior the carrier rests on the joint fit (or the expected carriers), not on this
+    orientation's own peak; a known phase step leaves the offset to the band amplitude's angle,
+    so only the modulation is checked, against its 1-σ and a lower floor.
+    """
+    if prior is not None:
+        if joint_confidence is not None and joint_confidence < MIN_CARRIER_CONFIDENCE:
+            return (f"orientation {o}: the joint pattern fit is not above the noise (confidence "
+                    f"{joint_confidence:.2f}): too little signal or modulation to support a SIM "
+                    "reconstruction")
+        floor = MIN_MODULATION_WITH_PRIOR
+        if modulation < floor or modulation < 2 * sigma:
+            return (f"orientation {o}: modulation {modulation:.3f} ± {sigma:.3f} is too low to "
+                    "support a SIM reconstruction")
+        if not prior.known_phase_step and phase_sigma > MAX_PHASE_UNCERTAINTY:
+            return (f"orientation {o}: phases uncertain by ±{phase_sigma:.2f} rad: too little "
+                    "signal or modulation to support a SIM reconstruction")
+        return None
     if confidence < MIN_CARRIER_CONFIDENCE:
         return (f"orientation {o}: no illumination pattern found above the noise (carrier peak "
                 f"contrast {contrast:.1f}, confidence {confidence:.2f}): too little signal or "
@@ -119,6 +219,22 @@ def _problem(o: int, contrast: float, confidence: float, modulation: float,
         return (f"orientation {o}: phases uncertain by ±{phase_sigma:.2f} rad: too little signal "
                 "or modulation to support a SIM reconstruction")
     return None
+
+
+def _stepped_phases(z: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fit phases ``φ0 + s·p·2π/n`` (s = ±1) to per-frame correlations ``z``; with their 1-σ.
+
+    The frames' correlations, counter-rotated by the known step, add coherently; the direction
+    is the one that adds up to more. Noise ``sigma`` per frame averages down by √n.
+    """
+    n = z.size
+    steps = 2 * np.pi * np.arange(n) / n
+    sums = {s: complex(np.sum(z * np.exp(-1j * s * steps))) for s in (1.0, -1.0)}
+    direction = max(sums, key=lambda s: abs(sums[s]))
+    total = sums[direction]
+    phases = np.angle(total) + direction * steps
+    spread = sigma * np.sqrt(n) / (np.sqrt(2.0) * max(abs(total), 1e-300))
+    return phases, np.full(n, spread)
 
 
 class _Estimator:
@@ -134,6 +250,7 @@ class _Estimator:
         band = (kr > CARRIER_BAND[0] * self.cutoff) & (kr < CARRIER_BAND[1] * self.cutoff)
         self.carrier_weight = band / np.where(band, np.maximum(self.otf_grid, 1e-6), 1.0)
         self.support = (kr < self.cutoff).astype(float)
+        self.grid_step = 1.0 / (min(shape) * pixel_um)  # the coarser FFT-grid spacing
         self.big = (2 * shape[0], 2 * shape[1])
         self.big_pixel = pixel_um / 2
         self.y = np.arange(self.big[0]) * self.big_pixel  # positions from pixel (0, 0)'s centre
@@ -163,6 +280,12 @@ class _Estimator:
         c0 = self.to_big(band0 * self.carrier_weight)
         c1 = self.to_big(band1 * self.carrier_weight)
         return np.conj(c0) * c1
+
+    def carrier_maps(self, bands: list[np.ndarray]) -> CarrierMaps:
+        """Return |cross-correlation| of band 1 with band 0 over k, per orientation."""
+        maps = np.stack([np.abs(sfft.fft2(self._correlation_image(b[0], b[1]), workers=-1))
+                         for b in bands])
+        return CarrierMaps(maps, self.kyb[:, 0], self.kxb[0, :], self.search)
 
     def coarse_carrier(self, band0: np.ndarray, band1: np.ndarray
                        ) -> tuple[np.ndarray, float, float]:
@@ -205,11 +328,13 @@ class _Estimator:
             span /= 3
         return k
 
-    def phases(self, spectra: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def phases(self, spectra: np.ndarray, k: np.ndarray, prior: PatternPrior | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Estimate each frame's phase and its 1-σ.
 
         The phase: the frame's modulated part (frame − mean) correlated with the wide-field at
-        the carrier, OTF-weighted; the 1-σ from the same sum at carrier-free k.
+        the carrier, OTF-weighted; the 1-σ from the same sum at carrier-free k. With a prior's
+        ``known_phase_step``, one offset is fitted and the phases step by ±2π/n from it.
         """
         weight = self.otf_grid * self.support
         wf = spectra.mean(axis=0)
@@ -223,6 +348,8 @@ class _Estimator:
             c, s = np.cos(angle), np.sin(angle)
             off.append(factor * np.array([c * k[0] + s * k[1], -s * k[0] + c * k[1]]))
         sigma = float(np.sqrt(np.mean(np.abs(self.dft_at(products, np.array(off))) ** 2)))
+        if prior is not None and prior.known_phase_step:
+            return _stepped_phases(z, sigma)
         return np.angle(z), sigma / (np.sqrt(2.0) * np.maximum(np.abs(z), 1e-300))
 
     def amplitudes(self, bands: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
