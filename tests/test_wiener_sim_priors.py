@@ -170,3 +170,36 @@ def test_expected_carriers_confine_the_search(dim_low_contrast_set) -> None:
     assert k_err < 0.005, k_err
     with pytest.raises(ValueError, match="3 \\(k_y, k_x\\) pairs"):
         estimate_calibration(item.raw, prior=PatternPrior(expected_k_per_um=((5.0, 0.0),)))
+
+
+def test_a_calibration_from_bright_sets_finds_the_carriers_of_a_dim_one(tmp_path: Path) -> None:
+    """Run `livesr calibrate` on two bright sets, then estimate a set at 8 photons with it."""
+    from inference.wiener_sim.pattern_file import read_pattern
+
+    weak = PatternSettings(modulation=0.2)
+    bright = []
+    for seed in (6, 7):
+        scene = render_set("er", "tirf-sim", size=256, seed=seed, patterns=weak)
+        path = tmp_path / f"bright{seed}.npy"
+        np.save(path, scene.at_photons(500, CameraModel(), seed=seed).raw)
+        bright.append(str(path))
+    out = tmp_path / "cal.json"
+    proc = subprocess.run([sys.executable, "-m", "acquisition.cli", "calibrate", *bright,
+                           "--out", str(out)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    pattern = read_pattern(out)
+    dim_scene = render_set("microtubules", "tirf-sim", size=256, seed=8, patterns=weak)
+    dim = dim_scene.at_photons(8, CameraModel(), seed=9)
+    k_true = _true_k(dim.params)
+    blind = estimate_calibration(dim.raw, strict=False)
+    with_calibration = estimate_calibration(dim.raw, strict=False, prior=pattern.prior())
+    blind_error, _ = _worst_errors(blind, dim.params)
+    k_error, _ = _worst_errors(with_calibration, dim.params)
+    assert blind_error > 0.05  # blind, a carrier is lost at this light level
+    assert k_error < 0.005, (k_error, with_calibration.summary(), k_true)
+    # the file says what it is for
+    with pytest.raises(ValueError, match="sets of 9 frames"):
+        pattern.check(25, SIMOptics())
+    (tmp_path / "other.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ValueError, match="not a LiveSR pattern calibration"):
+        read_pattern(tmp_path / "other.json")

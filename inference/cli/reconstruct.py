@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import argparse
 
+    import numpy as np
+
+    from inference.wiener_sim import SIMOptics
+
 __all__ = ["add_parser", "run"]
 
 #: the two orders' joint-fit scores closer than this (relative) are reported as ambiguous
@@ -34,19 +38,59 @@ def add_parser(subparsers: Any) -> None:
                         help=".mrc, .tif or .npy (n, H, W)")
     parser.add_argument("--output", required=True, type=Path, metavar="OUT",
                         help=".tif or .npy (float32, normalised to [0, 1])")
+    add_raw_set_arguments(parser)
+    parser.add_argument("--mode", choices=("auto", "linear", "nonlinear"), default="auto",
+                        help="auto: from the frame count (9 linear, 25 nonlinear)")
+    parser.add_argument("--wiener", type=float, default=0.1, help="Wiener parameter w")
+    parser.add_argument("--calibration", type=Path, default=None, metavar="CAL.json",
+                        help="a pattern from livesr calibrate: its carriers are used, the phases "
+                        "and modulation estimated from this set")
+    parser.add_argument("--carrier-window", type=float, default=0.0, metavar="FRACTION",
+                        help="with --calibration: refine each carrier within this fraction of "
+                        "|k| (default 0: as calibrated)")
+    parser.set_defaults(func=run)
+
+
+def add_raw_set_arguments(parser: Any) -> None:
+    """Add the optics, frame-order and prior options that reading a raw SIM set takes."""
     parser.add_argument("--na", type=float, default=1.49)
     parser.add_argument("--wavelength", type=float, default=0.525, metavar="µm",
                         help="emission wavelength (µm)")
     parser.add_argument("--pixel-size", type=float, default=0.0626, metavar="µm",
                         help="camera pixel in the sample (µm)")
-    parser.add_argument("--mode", choices=("auto", "linear", "nonlinear"), default="auto",
-                        help="auto: from the frame count (9 linear, 25 nonlinear)")
-    parser.add_argument("--wiener", type=float, default=0.1, help="Wiener parameter w")
     parser.add_argument("--order", choices=("auto", "orientation-major", "phase-major"),
                         default="auto", help="frame order of RAW (auto: detected from the data)")
     parser.add_argument("--blind", action="store_true",
                         help="estimate each orientation on its own, without the pattern prior")
-    parser.set_defaults(func=run)
+
+
+def optics_of(args: argparse.Namespace) -> SIMOptics:
+    """Return the optics the options give; bad values raise ValueError."""
+    from pydantic import ValidationError
+
+    from inference.wiener_sim import SIMOptics
+
+    try:
+        return SIMOptics(na=args.na, emission_um=args.wavelength, pixel_um=args.pixel_size)
+    except ValidationError as exc:
+        raise ValueError(str(exc).replace("\n", "; ")) from None
+
+
+def read_raw_set(path: Path, order: str, optics: SIMOptics) -> np.ndarray:
+    """Read a raw SIM set, detect its frame order (``auto``) and return it orientation-major."""
+    from inference.predict.image_io import read_image
+    from inference.wiener_sim.frame_order import detect_order, to_orientation_major
+
+    raw = read_image(path)
+    if raw.ndim != 3:
+        raise ValueError(f"{path}: expected a raw SIM set (n, H, W), got shape {raw.shape}")
+    if order == "auto":
+        detection = detect_order(raw, optics)
+        order = detection.order
+        print(f"{path.name}: {detection.describe()}")
+        if detection.margin < AMBIGUOUS_ORDER:
+            print(f"the order is ambiguous; taking {order} (give --order to be sure)")
+    return to_orientation_major(raw, order)  # type: ignore[arg-type]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,42 +98,38 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from pydantic import ValidationError
 
-    from inference.predict.image_io import WRITE_SUFFIXES, read_image, write_image
+    from inference.predict.image_io import WRITE_SUFFIXES, write_image
     from inference.wiener_sim import (
         EstimationError,
         OTFModel,
         ReconstructionPlan,
-        SIMOptics,
         WienerSettings,
         estimate_calibration,
     )
-    from inference.wiener_sim.frame_order import detect_order, to_orientation_major
+    from inference.wiener_sim.pattern_file import read_pattern
     from inference.wiener_sim.priors import PatternPrior
 
     if args.output.suffix.lower() not in WRITE_SUFFIXES:
         raise ValueError(f"{args.output}: output must be .tif, .tiff or .npy")
+    optics = optics_of(args)
     try:
-        optics = SIMOptics(na=args.na, emission_um=args.wavelength, pixel_um=args.pixel_size)
         settings = WienerSettings(wiener=args.wiener)
     except ValidationError as exc:
         raise ValueError(str(exc).replace("\n", "; ")) from None
-    raw = read_image(args.input)
-    if raw.ndim != 3:
-        raise ValueError(f"{args.input}: expected a raw SIM set (n, H, W), got shape {raw.shape}")
+    start = time.perf_counter()
+    raw = read_raw_set(args.input, args.order, optics)
     expected = {"linear": 9, "nonlinear": 25}.get(args.mode)
     if expected is not None and raw.shape[0] != expected:
         raise ValueError(f"{args.input}: {args.mode} SIM needs {expected} frames, got "
                          f"{raw.shape[0]}")
-    start = time.perf_counter()
-    order = args.order
-    if order == "auto":
-        detection = detect_order(raw, optics)
-        order = detection.order
-        print(detection.describe())
-        if detection.margin < AMBIGUOUS_ORDER:
-            print(f"the order is ambiguous; taking {order} (give --order to be sure)")
-    raw = to_orientation_major(raw, order)
     prior = None if args.blind else PatternPrior()
+    if args.calibration is not None:
+        pattern = read_pattern(args.calibration)
+        pattern.check(raw.shape[0], optics)
+        prior = pattern.prior(args.carrier_window)
+        print(f"carriers from {args.calibration}"
+              + (f" (refined within {100 * args.carrier_window:g} %)" if args.carrier_window
+                 else ""))
     calibration = estimate_calibration(raw, optics, strict=False, prior=prior)
     print(calibration.summary())
     if calibration.notes:

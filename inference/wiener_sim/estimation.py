@@ -112,14 +112,16 @@ def estimate_calibration(
             contrast[o] = float(normalised[o, rows, cols])
             confidence[o] = ring_confidence(normalised[o], maps, coarse[o], RIVAL_DISTANCE,
                                             RIVAL_MARGIN)
+    fixed = prior is not None and prior.expected_k_per_um is not None and prior.window == 0
     for o in range(n_o):
         spec = spectra[o * n_p:(o + 1) * n_p]
         bands = first_bands[o]
-        k = est.refine_carrier(bands[0], bands[1], coarse[o])
+        k = coarse[o] if fixed else est.refine_carrier(bands[0], bands[1], coarse[o])
         phi, _ = est.phases(spec, k, prior)
         bands = np.einsum("mp,phw->mhw", separation_matrix(phi, harm), spec)
-        k = est.refine_carrier(bands[0], bands[1], k)
-        if prior is not None and _strays(k, coarse[o], prior, est.grid_step):
+        if not fixed:
+            k = est.refine_carrier(bands[0], bands[1], k)
+        if prior is not None and not fixed and _strays(k, coarse[o], prior, est.grid_step):
             notes.append(f"orientation {o}: the refined carrier strayed from the joint fit; "
                          "the joint fit's carrier is used")
             k = coarse[o]

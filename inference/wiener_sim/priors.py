@@ -36,7 +36,8 @@ class PatternPrior:
         ``(n_orientations, 2)`` carriers (k_y, k_x) in cycles/µm expected from a calibration or
         the instrument (sign free); the search is confined to ``window`` around each.
     window
-        Half-width of that search, as a fraction of |k|.
+        Half-width of that search, as a fraction of |k|; 0 keeps the expected carriers as they
+        are (only the phases and modulation are estimated).
     k_fraction
         Where the joint fit looks for |k|, as fractions of the detection cutoff. A SIM pattern
         sits near the cutoff (that is where it gains resolution), while far below it the
@@ -180,6 +181,9 @@ def _best_near(contrast: np.ndarray, maps: CarrierMaps, expected: np.ndarray,
                window: float) -> np.ndarray:
     """Return the grid point of highest contrast within ``window``·|k| of ±``expected``."""
     ky, kx = maps.ky, maps.kx
+    if window == 0:
+        plus, minus = (float(maps.sample(contrast, sign * expected)) for sign in (1.0, -1.0))
+        return expected if plus >= minus else -expected
     radius = max(window * float(np.hypot(*expected)), 1.5 * maps.step)
     best_value, best = -np.inf, expected
     for sign in (1.0, -1.0):
