@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from acquisition.protocol import Protocol
     from hardware.frameset import FrameSet
+    from hardware.settings import CameraCalibration
 
 __all__ = ["DoseMonitor"]
 
@@ -35,11 +36,14 @@ class DoseMonitor:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_protocol(cls, protocol: Protocol) -> DoseMonitor:
+    def for_protocol(cls, protocol: Protocol,
+                     camera: CameraCalibration | None = None) -> DoseMonitor:
         """Build a monitor for the protocol's channels.
 
-        Without an advice to give (a mode other than linear SIM, or no evaluation matrix) it only
-        says why.
+        ``camera``: the camera's calibration from the microscope settings (``None``: photon
+        counts are estimated with the simulated camera's defaults, and the advice says so).
+        Without an advice to give (a mode other than linear SIM, or no evaluation matrix) it
+        only says why.
         """
         structures = {c.preset: c.structure for c in protocol.channels}
         if protocol.frames_per_set != 9:
@@ -48,7 +52,7 @@ class DoseMonitor:
         from inference.evaluation.dose_advisor import DoseAdvisor
 
         try:
-            return cls(structures, DoseAdvisor())
+            return cls(structures, DoseAdvisor(camera=camera))
         except (OSError, ValueError) as exc:
             return cls(structures, note=f"no dose advice: {exc}")
 

@@ -219,7 +219,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: Reconstructors,
         if on_pipeline is not None:
             on_pipeline(pipeline)
         _start_records(out_dir, protocol, result, started, scope)
-        dose = DoseMonitor.for_protocol(protocol)
+        dose = DoseMonitor.for_protocol(protocol, scope.settings.camera.calibration)
         acquired = _acquire(protocol, scope, acquisition, pipeline, dose, bar, result)
         _fill_result(result, pipeline, writers, time.perf_counter() - t0)
         _note_pipeline(result, pipeline)

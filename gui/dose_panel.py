@@ -25,7 +25,7 @@ class DosePanel(QGroupBox):
     interpolation).
     """
 
-    def __init__(self, advisor: Any = None) -> None:
+    def __init__(self, advisor: Any = None, camera: Any = None) -> None:
         super().__init__("Dose advisor")
         self.advisor = advisor
         self.structure = QComboBox()
@@ -37,7 +37,7 @@ class DosePanel(QGroupBox):
             try:
                 from inference.evaluation.dose_advisor import DoseAdvisor
 
-                self.advisor = DoseAdvisor()
+                self.advisor = DoseAdvisor(camera=camera)
             except (OSError, ValueError) as exc:
                 self.advice.setText(f"unavailable: {exc}")
         if self.advisor is not None:

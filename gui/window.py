@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
         self.lasers = LaserPanel(scope, self.report)
         self.acquire = AcquisitionPanel(scope, self._exposure_widget())
         self.reconstruction = ReconstructionChoice(weights or {})
-        self.dose = DosePanel()
+        self.dose = DosePanel(camera=scope.settings.camera.calibration)
         self._sr_error_reported: Session | None = None
         self.editor = ProtocolEditor()
         self._docks()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from yamlconfig.located import FieldError, YamlSource, load_yaml, validate_source
@@ -31,11 +32,32 @@ class _Role(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class CameraCalibration(_Role):
+    """What one camera count means: offset, gain, quantum efficiency and read noise.
+
+    Measured by the photon-transfer method (``livesr calibrate-camera``); the photon count of
+    a set (and the dose advisor) uses it instead of the simulated camera's defaults.
+    """
+
+    offset_adu: float = Field(ge=0, description="mean dark level (ADU)")
+    gain_adu_per_e: float = Field(gt=0, description="ADU per photo-electron")
+    qe: float = Field(gt=0, le=1, description="quantum efficiency at the emission wavelength")
+    read_noise_e: float = Field(ge=0, description="read noise (e⁻ rms)")
+
+    def photons_from_adu(self, adu: np.ndarray) -> np.ndarray:
+        """Return photons per pixel from camera counts (offset removed, gain and QE undone)."""
+        return (np.asarray(adu, dtype=np.float32) - self.offset_adu) / (
+            self.gain_adu_per_e * self.qe)
+
+
 class CameraRole(_Role):
-    """The camera: the device label (``Core-Camera`` is set to it)."""
+    """The camera: the device label (``Core-Camera`` is set to it), and its calibration."""
 
     device: str = Field("Camera", min_length=1, description="camera device label")
     binning_property: str = Field("Binning", description="binning property name")
+    calibration: CameraCalibration | None = Field(
+        None, description="offset, gain, QE and read noise (livesr calibrate-camera); none: "
+        "photon counts are estimates from the simulated camera's defaults")
 
 
 class LaserRole(_Role):

@@ -21,7 +21,7 @@ smoothing, an Otsu threshold and a few interpolations).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,8 @@ __all__ = ["DEFAULT_MATRIX", "DoseAdvice", "DoseAdvisor"]
 DEFAULT_MATRIX = (Path(__file__).resolve().parents[1] / "data" / "evaluation" / "demo"
                   / "matrix.json")
 DLSR = ("dfcan-sisr", "dfcan-sim", "dfgan")
+DEFAULTS_NOTE = ("photon count estimated with the simulated camera's offset, gain and QE: "
+                 "calibrate the camera (livesr calibrate-camera) for a real one")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class DoseAdvice:
     nrmse: dict[str, float]  # interpolated mean NRMSE per method at this dose
     within_levels: bool  # False: the dose lies outside the matrix's levels (nearest used)
     message: str
+    #: what the photon count rests on: the camera's calibration, or the demo camera's defaults
+    photon_basis: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a plain (JSON-serialisable) dict."""
@@ -115,7 +119,16 @@ class DoseAdvisor:
         ``structure`` picks the matrix row (``None``: the mean over every structure of the
         matrix).
         """
-        return self.advise_photons(self.photons(frames), structure)
+        advice = self.advise_photons(self.photons(frames), structure)
+        message = advice.message
+        if self.camera is None:
+            message += f" ({DEFAULTS_NOTE})"
+        return replace(advice, message=message, photon_basis=self.photon_basis)
+
+    @property
+    def photon_basis(self) -> str:
+        """Say what the photon count of a set rests on."""
+        return "the camera calibration" if self.camera is not None else DEFAULTS_NOTE
 
     def advise_photons(self, photons: float, structure: str | None = None) -> DoseAdvice:
         """Advice at a known average photon count."""
