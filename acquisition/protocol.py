@@ -74,6 +74,9 @@ class Reconstruction(_Spec):
 
     method: Literal["dfcan", "wiener-sim", "none"] = "none"
     weights: Path | None = Field(None, description="DFCAN weights (.safetensors or .h5)")
+    calibration: Path | None = Field(
+        None, description="wiener-sim: a pattern calibration (livesr calibrate) whose carriers "
+        "are used; only phases and modulation are estimated")
 
     @model_validator(mode="after")
     def _weights_for_dfcan(self) -> Reconstruction:
@@ -81,6 +84,8 @@ class Reconstruction(_Spec):
             raise FieldError("weights", "method dfcan needs a weights file")
         if self.method != "dfcan" and self.weights is not None:
             raise FieldError("weights", f"method {self.method} takes no weights file")
+        if self.method != "wiener-sim" and self.calibration is not None:
+            raise FieldError("calibration", f"method {self.method} takes no pattern calibration")
         return self
 
 
@@ -391,6 +396,27 @@ def _check_reconstruction(protocol: Protocol, i: int, rec: Reconstruction) -> li
         except ImportError:
             return [protocol.located((*loc, "method"),
                                      "wiener-sim is not available in this installation")]
+        if rec.calibration is not None:
+            return _pattern_problems(protocol, loc, rec.calibration)
+    return []
+
+
+def _pattern_problems(protocol: Protocol, loc: tuple[str | int, ...], calibration: Path
+                      ) -> list[str]:
+    """Say what is wrong with a channel's pattern calibration file (nothing: ``[]``)."""
+    from inference.wiener_sim.pattern_file import read_pattern
+
+    path = protocol.resolve(calibration)
+    if not path.is_file():
+        return [protocol.located((*loc, "calibration"), f"no such file: {path}")]
+    try:
+        pattern = read_pattern(path)
+    except (OSError, ValueError, KeyError) as exc:
+        return [protocol.located((*loc, "calibration"), f"cannot read {path}: {exc}")]
+    if pattern.n_frames != protocol.frames_per_set:
+        return [protocol.located((*loc, "calibration"),
+                                 f"{path.name} is for sets of {pattern.n_frames} frames, the "
+                                 f"protocol takes {protocol.frames_per_set}")]
     return []
 
 

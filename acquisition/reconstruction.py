@@ -29,7 +29,9 @@ def channel_reconstructor(
     if rec.method == "none":
         return None
     weights = protocol.resolve(rec.weights) if rec.weights is not None else None
+    pattern = protocol.resolve(rec.calibration) if rec.calibration is not None else None
     built = build_reconstructor(
         rec.method, weights=weights, backend=protocol.inference.backend,
-        device=protocol.inference.device, shape=shape, frames_per_set=protocol.frames_per_set)
+        device=protocol.inference.device, shape=shape, frames_per_set=protocol.frames_per_set,
+        pattern=pattern)
     return built.reconstructor, built.info

@@ -129,6 +129,7 @@ def build_reconstructor(
     frames_per_set: int | None = None,
     scale: int | None = None,
     wiener_estimate: Literal["first-set", "every-set"] = "first-set",
+    pattern: str | Path | None = None,
     postprocess: bool = True,
     cache_dir: str | Path | None = None,
     compile: str | None = None,
@@ -157,6 +158,9 @@ def build_reconstructor(
         ``first-set``: estimate the SIM pattern from the first set and reuse it (a live run,
         Wiener backend ``auto``); ``every-set``: estimate from each set, low confidence
         allowed and noted (:class:`SetwiseWienerSIM`, the evaluation's).
+    pattern
+        A pattern calibration file (``livesr calibrate``) for a ``first-set`` Wiener-SIM: its
+        carriers are used as they are, only phases and modulation are estimated.
 
     Raises
     ------
@@ -169,7 +173,7 @@ def build_reconstructor(
         return BuiltReconstructor(wf, {"method": "wf", "model": "wf", "scale": wf.scale,
                                        "backend": "numpy"})
     if name == "wiener-sim":
-        return _wiener_sim(frames_per_set, scale, wiener_estimate)
+        return _wiener_sim(frames_per_set, scale, wiener_estimate, pattern)
     if name in DLSR_NAMES:
         return _dlsr(name, weights, model, scale, backend=backend, device=device,
                      precision=precision, shape=shape, postprocess=postprocess,
@@ -178,7 +182,8 @@ def build_reconstructor(
 
 
 def _wiener_sim(frames_per_set: int | None, scale: int | None,
-                estimate: Literal["first-set", "every-set"]) -> BuiltReconstructor:
+                estimate: Literal["first-set", "every-set"],
+                pattern: str | Path | None = None) -> BuiltReconstructor:
     """Wiener-SIM, the pattern estimated once (live) or from every set (evaluation)."""
     try:
         from inference.wiener_sim.wiener_reconstructor import WienerSIMReconstructor
@@ -191,7 +196,19 @@ def _wiener_sim(frames_per_set: int | None, scale: int | None,
                                             "backend": "NumpyBackend"})
     if estimate != "first-set":
         raise ValueError(f"wiener_estimate must be first-set or every-set, not {estimate!r}")
-    wiener = WienerSIMReconstructor(frames_per_set=frames_per_set or 9, backend="auto")
+    prior = None
+    if pattern is not None:
+        from inference.wiener_sim.pattern_file import read_pattern
+
+        calibrated = read_pattern(pattern)
+        if calibrated.n_frames != (frames_per_set or 9):
+            raise ValueError(f"{pattern}: a calibration for sets of {calibrated.n_frames} "
+                             f"frames, not {frames_per_set or 9}")
+        prior = calibrated.prior()
+        info.update(pattern_calibration=Path(pattern).name,
+                    pattern_calibration_sha256=file_sha256(Path(pattern)))
+    wiener = WienerSIMReconstructor(frames_per_set=frames_per_set or 9, backend="auto",
+                                    prior=prior)
     if scale is not None and wiener.scale != scale:
         raise ValueError(f"wiener-sim: {wiener.frames_per_set} frames per set give "
                          f"{wiener.scale}×, the data {scale}×")

@@ -203,3 +203,37 @@ def test_a_calibration_from_bright_sets_finds_the_carriers_of_a_dim_one(tmp_path
     (tmp_path / "other.json").write_text('{"format": "something-else"}')
     with pytest.raises(ValueError, match="not a LiveSR pattern calibration"):
         read_pattern(tmp_path / "other.json")
+
+
+def test_a_protocol_channel_reconstructs_with_a_pattern_calibration(tmp_path: Path) -> None:
+    """``reconstruction: {method: wiener-sim, calibration: CAL.json}``: the file's carriers."""
+    from acquisition.protocol import Protocol, check_protocol
+    from acquisition.reconstruction import channel_reconstructor
+    from inference.wiener_sim.pattern_file import combine, write_pattern
+    from yamlconfig.located import ConfigError
+
+    scene = render_set("er", "tirf-sim", size=128, seed=10)
+    bright = scene.at_photons(500, CameraModel(), seed=11)
+    estimate = estimate_calibration(bright.raw, prior=PatternPrior())
+    write_pattern(tmp_path / "cal.json", combine([estimate], SIMOptics(), ["bright"]), [estimate])
+    protocol = Protocol.model_validate({
+        "channels": [{"preset": "488", "power_mw": 1, "exposure_ms": 5, "reconstruction": {
+            "method": "wiener-sim", "calibration": str(tmp_path / "cal.json")}}]})
+    assert not check_protocol(protocol)
+    built = channel_reconstructor(protocol, protocol.channels[0], None)
+    assert built is not None
+    reconstructor, info = built
+    assert info["pattern_calibration"] == "cal.json"
+    assert len(info["pattern_calibration_sha256"]) == 64
+    image = reconstructor.reconstruct(scene.at_photons(30, CameraModel(), seed=12).raw)
+    assert image.shape == (256, 256)
+    used = reconstructor.calibration.k_per_um  # type: ignore[attr-defined]
+    np.testing.assert_allclose(np.abs(used), np.abs(estimate.k_per_um))  # as calibrated
+    missing = Protocol.model_validate({
+        "channels": [{"preset": "488", "power_mw": 1, "exposure_ms": 5, "reconstruction": {
+            "method": "wiener-sim", "calibration": str(tmp_path / "nowhere.json")}}]})
+    assert any("calibration: no such file" in p for p in check_protocol(missing))
+    with pytest.raises((ConfigError, ValueError), match="takes no pattern calibration"):
+        Protocol.model_validate({"channels": [{
+            "preset": "488", "power_mw": 1, "exposure_ms": 5, "reconstruction": {
+                "method": "none", "calibration": str(tmp_path / "cal.json")}}]})

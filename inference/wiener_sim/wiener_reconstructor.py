@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from inference.wiener_sim.wiener_filter import (
     WienerSettings,
 )
 
+if TYPE_CHECKING:
+    from inference.wiener_sim.priors import PatternPrior
+
 __all__ = ["WienerSIMReconstructor"]
 
 
@@ -27,7 +30,9 @@ class WienerSIMReconstructor:
     the same size (a time-lapse); :meth:`recalibrate` forces a new estimate from the next set,
     :meth:`calibrate` estimates from a given set now. ``backend`` ``"numpy"`` runs on the CPU,
     ``"torch"`` on ``device`` (``"cuda"`` or ``"cpu"``); ``"auto"`` picks torch on a GPU if
-    there is one. The output is normalised to its maximum after clipping negative values.
+    there is one. ``prior``: what the microscope guarantees about its pattern, or the carriers
+    of a calibration file (:mod:`inference.wiener_sim.priors`), used when estimating. The output
+    is normalised to its maximum after clipping negative values.
     """
 
     name = "wiener-sim"
@@ -35,7 +40,8 @@ class WienerSIMReconstructor:
     def __init__(self, frames_per_set: int = 9, optics: SIMOptics | None = None,
                  settings: WienerSettings | None = None, otf: OTFModel | None = None,
                  backend: Literal["numpy", "torch", "auto"] = "numpy",
-                 device: str = "cuda", calibration: SIMCalibration | None = None) -> None:
+                 device: str = "cuda", calibration: SIMCalibration | None = None,
+                 prior: PatternPrior | None = None) -> None:
         self.geometry = SIMGeometry.for_frames(frames_per_set)
         self.frames_per_set: int = frames_per_set
         self.scale: int = self.geometry.scale
@@ -47,6 +53,7 @@ class WienerSIMReconstructor:
 
             backend, device = ("torch", "cuda") if torch.cuda.is_available() else ("numpy", "")
         self.backend = TorchBackend(device) if backend == "torch" else NumpyBackend()
+        self.prior = prior
         self.plan: ReconstructionPlan | None = None
         if calibration is not None:
             self.use_calibration(calibration)
@@ -60,7 +67,7 @@ class WienerSIMReconstructor:
         """Estimate the pattern from this set (raises EstimationError if it cannot)."""
         stack = check_frames(frames, self.frames_per_set, self.name)
         calibration = estimate_calibration(stack, self.optics, otf=self.otf,
-                                           taper_px=self.settings.taper_px)
+                                           taper_px=self.settings.taper_px, prior=self.prior)
         self.use_calibration(calibration)
         return calibration
 
