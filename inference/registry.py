@@ -196,19 +196,18 @@ def _wiener_sim(frames_per_set: int | None, scale: int | None,
                                             "backend": "NumpyBackend"})
     if estimate != "first-set":
         raise ValueError(f"wiener_estimate must be first-set or every-set, not {estimate!r}")
-    prior = None
+    wiener = WienerSIMReconstructor(frames_per_set=frames_per_set or 9, backend="auto")
     if pattern is not None:
         from inference.wiener_sim.pattern_file import read_pattern
 
         calibrated = read_pattern(pattern)
-        if calibrated.n_frames != (frames_per_set or 9):
-            raise ValueError(f"{pattern}: a calibration for sets of {calibrated.n_frames} "
-                             f"frames, not {frames_per_set or 9}")
-        prior = calibrated.prior()
+        try:
+            calibrated.check(wiener.frames_per_set, wiener.optics)
+        except ValueError as exc:
+            raise ValueError(f"{pattern}: {exc}") from None
+        wiener.prior = calibrated.prior()
         info.update(pattern_calibration=Path(pattern).name,
                     pattern_calibration_sha256=file_sha256(Path(pattern)))
-    wiener = WienerSIMReconstructor(frames_per_set=frames_per_set or 9, backend="auto",
-                                    prior=prior)
     if scale is not None and wiener.scale != scale:
         raise ValueError(f"wiener-sim: {wiener.frames_per_set} frames per set give "
                          f"{wiener.scale}×, the data {scale}×")

@@ -15,6 +15,8 @@ strays from the joint fit is replaced by it, and the phases step by the known 2Ï
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.fft as sfft
 
@@ -63,21 +65,9 @@ def estimate_calibration(
     :mod:`inference.wiener_sim.priors`); ``None`` estimates each orientation on its own.
     """
     optics = optics or SIMOptics()
-    otf = otf or OTFModel(optics)
-    stack = np.asarray(frames, dtype=np.float64)
-    if stack.ndim != 3:
-        raise ValueError(f"expected a raw SIM set (n, H, W), got shape {stack.shape}")
-    geometry = SIMGeometry.for_frames(stack.shape[0])
-    shape = (int(stack.shape[1]), int(stack.shape[2]))
-    if min(shape) < 32 or shape[0] % 2 or shape[1] % 2:
-        raise ValueError(f"frames must be even-sized and at least 32 pixels, got {shape}")
-    if background is None:
-        background = float(np.percentile(stack.mean(axis=0), 1.0))
-    prepared = (stack - background) * edge_window(shape, taper_px)
-    if not np.any(prepared):
-        raise EstimationError("the frames hold no signal above the background")
-    spectra = sfft.fft2(prepared, workers=-1)
-    est = _Estimator(shape, optics.pixel_um, otf, geometry.harmonics, search_range)
+    set_ = _PreparedSet.of(frames, optics, otf or OTFModel(optics), background, taper_px,
+                           search_range)
+    geometry, shape, spectra, est = set_.geometry, set_.shape, set_.spectra, set_.estimator
 
     n_o, n_p, harm = geometry.n_orientations, geometry.n_phases, geometry.harmonics
     k_all = np.zeros((n_o, 2))
@@ -87,15 +77,11 @@ def estimate_calibration(
     phase_sigma = np.zeros((n_o, n_p))
     mod_sigma = np.zeros((n_o, harm))
     notes: list[str] = []
-    equal = 2 * np.pi * np.arange(n_p) / n_p
-    first_bands = []
-    for o in range(n_o):
-        spec = spectra[o * n_p:(o + 1) * n_p]
-        bands = np.einsum("mp,phw->mhw", separation_matrix(equal, harm), spec)
+    first_bands = set_.equal_step_bands()
+    for o, bands in enumerate(first_bands):
         if np.sum(np.abs(bands[1]) ** 2) < 1e-12 * np.sum(np.abs(bands[0]) ** 2):
             raise EstimationError(f"orientation {o}: the frames do not change with the phase: no "
                                   "modulation to support a SIM reconstruction")
-        first_bands.append(bands)
     coarse = np.zeros((n_o, 2))
     joint_confidence: float | None = None
     if prior is None:
@@ -103,8 +89,7 @@ def estimate_calibration(
             coarse[o], contrast[o], confidence[o] = est.coarse_carrier(*first_bands[o][:2])
     else:
         maps = est.carrier_maps([b[:2] for b in first_bands])
-        fit = joint_carriers(maps, prior, (prior.k_fraction[0] * est.cutoff,
-                                           prior.k_fraction[1] * est.cutoff), RIVAL_MARGIN)
+        fit = _joint_fit(maps, prior, est)
         coarse, joint_confidence = fit.carriers, fit.confidence
         normalised = maps.normalised()
         for o in range(n_o):
@@ -135,7 +120,7 @@ def estimate_calibration(
             if strict:
                 raise EstimationError(problem)
             notes.append(problem)
-    return SIMCalibration(geometry, shape, optics.pixel_um, float(background), k_all, phases,
+    return SIMCalibration(geometry, shape, optics.pixel_um, set_.background, k_all, phases,
                           amps, contrast, confidence, phase_sigma, mod_sigma, notes,
                           joint_confidence)
 
@@ -149,22 +134,52 @@ def joint_pattern_fit(frames: np.ndarray, optics: SIMOptics | None = None, *,
     pattern; :mod:`inference.wiener_sim.frame_order` compares it across frame orders.
     """
     optics = optics or SIMOptics()
-    otf = otf or OTFModel(optics)
-    prior = prior or PatternPrior()
-    stack = np.asarray(frames, dtype=np.float64)
-    geometry = SIMGeometry.for_frames(stack.shape[0])
-    shape = (int(stack.shape[1]), int(stack.shape[2]))
-    background = float(np.percentile(stack.mean(axis=0), 1.0))
-    spectra = sfft.fft2((stack - background) * edge_window(shape, taper_px), workers=-1)
-    est = _Estimator(shape, optics.pixel_um, otf, geometry.harmonics, (0.3, 1.6))
-    n_p = geometry.n_phases
-    equal = 2 * np.pi * np.arange(n_p) / n_p
-    separate = separation_matrix(equal, geometry.harmonics)
-    bands = [np.einsum("mp,phw->mhw", separate, spectra[o * n_p:(o + 1) * n_p])[:2]
-             for o in range(geometry.n_orientations)]
-    return joint_carriers(est.carrier_maps(bands), prior,
-                          (prior.k_fraction[0] * est.cutoff, prior.k_fraction[1] * est.cutoff),
-                          RIVAL_MARGIN)
+    set_ = _PreparedSet.of(frames, optics, otf or OTFModel(optics), None, taper_px, (0.3, 1.6))
+    bands = [b[:2] for b in set_.equal_step_bands()]
+    return _joint_fit(set_.estimator.carrier_maps(bands), prior or PatternPrior(), set_.estimator)
+
+
+def _joint_fit(maps: CarrierMaps, prior: PatternPrior, est: _Estimator) -> JointFit:
+    """Fit the carriers jointly within the prior's |k| range (fractions of the cutoff)."""
+    k_range = (prior.k_fraction[0] * est.cutoff, prior.k_fraction[1] * est.cutoff)
+    return joint_carriers(maps, prior, k_range, RIVAL_MARGIN)
+
+
+@dataclass
+class _PreparedSet:
+    """A raw set checked, background removed, edge-tapered and Fourier transformed."""
+
+    geometry: SIMGeometry
+    shape: tuple[int, int]
+    background: float
+    spectra: np.ndarray  # (n, H, W) complex
+    estimator: _Estimator
+
+    @classmethod
+    def of(cls, frames: np.ndarray, optics: SIMOptics, otf: OTFModel, background: float | None,
+           taper_px: int, search_range: tuple[float, float]) -> _PreparedSet:
+        """Check and prepare ``frames`` (background: the WF's 1st percentile by default)."""
+        stack = np.asarray(frames, dtype=np.float64)
+        if stack.ndim != 3:
+            raise ValueError(f"expected a raw SIM set (n, H, W), got shape {stack.shape}")
+        geometry = SIMGeometry.for_frames(stack.shape[0])
+        shape = (int(stack.shape[1]), int(stack.shape[2]))
+        if min(shape) < 32 or shape[0] % 2 or shape[1] % 2:
+            raise ValueError(f"frames must be even-sized and at least 32 pixels, got {shape}")
+        if background is None:
+            background = float(np.percentile(stack.mean(axis=0), 1.0))
+        prepared = (stack - background) * edge_window(shape, taper_px)
+        if not np.any(prepared):
+            raise EstimationError("the frames hold no signal above the background")
+        return cls(geometry, shape, float(background), sfft.fft2(prepared, workers=-1),
+                   _Estimator(shape, optics.pixel_um, otf, geometry.harmonics, search_range))
+
+    def equal_step_bands(self) -> list[np.ndarray]:
+        """Per orientation, the bands separated as if the phases stepped by exactly 2Ï€/n."""
+        n_p, harmonics = self.geometry.n_phases, self.geometry.harmonics
+        separate = separation_matrix(2 * np.pi * np.arange(n_p) / n_p, harmonics)
+        return [np.einsum("mp,phw->mhw", separate, self.spectra[o * n_p:(o + 1) * n_p])
+                for o in range(self.geometry.n_orientations)]
 
 
 def _strays(k: np.ndarray, joint: np.ndarray, prior: PatternPrior, grid_step: float) -> bool:
