@@ -53,10 +53,8 @@ def run(args: argparse.Namespace) -> int:
             raise EstimationError(f"{path}: not a calibration: " + "; ".join(estimate.notes))
         estimates.append(estimate)
     pattern = combine(estimates, optics, [str(p) for p in args.raw])
-    spread = max(float(np.hypot(*(np.sign(np.sum(e.k_per_um * pattern.k_per_um, axis=1))[:, None]
-                                  * e.k_per_um - pattern.k_per_um).T).max()) for e in estimates)
     written = write_pattern(args.out, pattern, estimates)
     print(f"wrote {written}: |k| "
           + ", ".join(f"{k:.4f}" for k in np.hypot(*pattern.k_per_um.T))
-          + f"/µm; the sets agree within {spread:.4f}/µm")
+          + f"/µm; the sets agree within {pattern.spread_per_um:.4f}/µm")
     return 0

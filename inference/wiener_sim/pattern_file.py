@@ -36,6 +36,8 @@ class PatternCalibration:
     n_frames: int
     optics: dict[str, float]
     sources: tuple[str, ...]
+    #: the farthest any set's carrier lay from the mean (cycles/µm; 0 for one set)
+    spread_per_um: float = 0.0
 
     def prior(self, window: float = 0.0) -> PatternPrior:
         """Return a prior with these carriers (searched within ``window``·|k|; 0: as they are)."""
@@ -65,11 +67,13 @@ def combine(calibrations: list[SIMCalibration], optics: SIMOptics,
             raise ValueError("the sets have different numbers of orientations")
         signs = np.sign(np.sum(cal.k_per_um * first, axis=1))[:, None]
         aligned.append(signs * cal.k_per_um)
+    mean = np.mean(aligned, axis=0)
+    spread = max(float(np.hypot(*(k - mean).T).max()) for k in aligned)
     return PatternCalibration(
-        np.mean(aligned, axis=0), np.mean([c.modulation[:, 0] for c in calibrations], axis=0),
+        mean, np.mean([c.modulation[:, 0] for c in calibrations], axis=0),
         calibrations[0].geometry.n_frames,
         {"na": optics.na, "emission_um": optics.emission_um, "pixel_um": optics.pixel_um},
-        tuple(sources))
+        tuple(sources), spread)
 
 
 def write_pattern(path: str | Path, pattern: PatternCalibration,
@@ -82,6 +86,7 @@ def write_pattern(path: str | Path, pattern: PatternCalibration,
         "frequency_per_um": np.hypot(*pattern.k_per_um.T).tolist(),
         "angles_deg": np.degrees(np.mod(np.arctan2(*pattern.k_per_um.T), np.pi)).tolist(),
         "modulation": pattern.modulation.tolist(), "sources": list(pattern.sources),
+        "spread_per_um": pattern.spread_per_um,
         "estimates": [e.to_dict() for e in estimates],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,4 +106,5 @@ def read_pattern(path: str | Path) -> PatternCalibration:
     return PatternCalibration(np.asarray(data["k_vectors_per_um"], dtype=np.float64),
                               np.asarray(data["modulation"], dtype=np.float64),
                               int(data["n_frames"]), dict(data["optics"]),
-                              tuple(data.get("sources", ())))
+                              tuple(data.get("sources", ())),
+                              float(data.get("spread_per_um", 0.0)))
