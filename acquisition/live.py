@@ -136,6 +136,8 @@ class LiveAcquisition:
                                                      self.scope.camera.shape)
         if built is None:
             return None
+        set_mode_illumination(self.scope, self.protocol)
+        reconstruction.use_device_pattern(built, channel, self.scope)
         reconstructor, self.reconstructor_info = built
         return SetPredictor(reconstructor, mode="latest", on_result=self._on_result)
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from hardware.frameset import FrameSet
     from inference.streaming import StreamResult
 
-__all__ = ["InferenceStats", "Pipeline", "PipelineError", "sr_record"]
+__all__ = ["InferenceStats", "Pipeline", "PipelineError", "ReconstructionTally", "sr_record"]
 
 
 class InferenceStats(TypedDict):
@@ -42,9 +42,44 @@ class InferenceStats(TypedDict):
 
 
 def sr_record(result: StreamResult[SetInfo]) -> SetRecord:
-    """Build the SR journal's JSON line of ``result``: its set's record, ``seq``, ``latency_ms``."""
+    """Build the SR journal's JSON line of ``result``.
+
+    Its set's record, ``seq``, ``latency_ms`` and the reconstructor's report on the set.
+    """
     return {**result.metadata.to_record(), "seq": result.seq,
-            "latency_ms": round(result.latency_s * 1000, 3)}
+            "latency_ms": round(result.latency_s * 1000, 3), **result.report}
+
+
+class ReconstructionTally:
+    """Per channel: how many sets each reconstructor report status had, and the first of each.
+
+    For Wiener-SIM the status is how the set's pattern was obtained (``estimated``,
+    ``tracked``, ``fallback``…); the first set of each status is kept with its time point and
+    note, so ``run.json`` says when and why the first fallback happened.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: dict[str, dict[str, int]] = {}
+        self.first: dict[str, dict[str, SetRecord]] = {}
+
+    def add(self, result: StreamResult[SetInfo]) -> None:
+        """Count one result's report (results without a status are not counted)."""
+        status = result.report.get("pattern")
+        if status is None:
+            return
+        channel = result.metadata.channel
+        with self._lock:
+            counts = self.counts.setdefault(channel, {})
+            counts[str(status)] = counts.get(str(status), 0) + 1
+            self.first.setdefault(channel, {}).setdefault(str(status), {
+                "t": result.metadata.t, "p": result.metadata.p, **result.report})
+
+    def summary(self) -> dict[str, dict[str, object]]:
+        """JSON-ready: per channel, the counts and the first set of each status."""
+        with self._lock:
+            return {c: {"sets": dict(n), "first": dict(self.first.get(c, {}))}
+                    for c, n in self.counts.items()}
 
 
 class PipelineError(RuntimeError):
@@ -74,6 +109,8 @@ class Pipeline:
         self.stop_run = stop_run
         self.on_written = on_written
         self.sr_display = SRDisplay(display if display is not None else DisplaySlot())
+        #: what the reconstructors reported per set (Wiener-SIM's pattern tracking)
+        self.tally = ReconstructionTally()
         self.queue_sets = queue_sets
         self._raw_queue: queue.Queue[FrameSet | None] = queue.Queue(maxsize=queue_sets)
         self._sr_queue: queue.Queue[StreamResult[SetInfo] | None] = queue.Queue()
@@ -175,6 +212,7 @@ class Pipeline:
 
     # -- inference worker threads → display slot and SR writer
     def _on_result(self, result: StreamResult[SetInfo]) -> None:
+        self.tally.add(result)
         if self.sr_display.show(result) is not None and self.save_sr == "displayed":
             self._sr_queue.put(result)
 

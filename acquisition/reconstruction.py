@@ -1,20 +1,27 @@
 """The reconstructor of each protocol channel, made by the one registry.
 
 The registry is :func:`inference.registry.build_reconstructor`: DFCAN on the chosen backend,
-Wiener-SIM, none.
+Wiener-SIM, none. Once the microscope is open, a Wiener-SIM channel without a pattern
+calibration takes the pattern the pattern device reports (:func:`use_device_pattern`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from inference.registry import build_reconstructor, file_sha256
 
 if TYPE_CHECKING:
     from acquisition.protocol import ChannelSpec, Protocol
+    from hardware.microscope import Microscope
     from inference.reconstructor import Reconstructor
 
-__all__ = ["channel_reconstructor", "file_sha256"]
+__all__ = ["DEVICE_PATTERN_WINDOW", "channel_reconstructor", "file_sha256", "use_device_pattern"]
+
+#: a carrier is searched within this fraction of |k| around the one the pattern device reports
+DEVICE_PATTERN_WINDOW = 0.05
 
 
 def channel_reconstructor(
@@ -35,3 +42,36 @@ def channel_reconstructor(
         device=protocol.inference.device, shape=shape, frames_per_set=protocol.frames_per_set,
         pattern=pattern)
     return built.reconstructor, built.info
+
+
+def use_device_pattern(built: tuple[Reconstructor, dict[str, Any]] | None, channel: ChannelSpec,
+                       scope: Microscope) -> None:
+    """Give a Wiener-SIM channel the pattern its pattern device reports, as expected carriers.
+
+    Only a Wiener-SIM reconstructor without a calibration file is changed: its carriers are then
+    searched within :data:`DEVICE_PATTERN_WINDOW` of the reported ones (one |k| from the period,
+    orientations 180°/n apart from the first angle), and ``pattern_expected`` in its metadata
+    says what was reported. Call it in the mode the run uses (the period can depend on it).
+    """
+    if built is None:
+        return
+    reconstructor, info = built
+    if info.get("method") != "wiener-sim" or "pattern_calibration" in info:
+        return
+    from inference.wiener_sim.priors import PatternPrior
+    from inference.wiener_sim.wiener_reconstructor import WienerSIMReconstructor
+
+    if not isinstance(reconstructor, WienerSIMReconstructor):
+        return
+    reported = scope.expected_pattern(scope.channel_line(channel.preset))
+    if reported is None:
+        return
+    n = reconstructor.geometry.n_orientations
+    k = 1000.0 / reported.period_nm
+    angles = np.radians(reported.angle_deg) + np.arange(n) * np.pi / n
+    reconstructor.prior = PatternPrior(
+        expected_k_per_um=tuple((float(k * np.sin(a)), float(k * np.cos(a))) for a in angles),
+        window=DEVICE_PATTERN_WINDOW)
+    info["pattern_expected"] = {"period_nm": reported.period_nm,
+                                "angle_deg": reported.angle_deg, "source": reported.source,
+                                "window": DEVICE_PATTERN_WINDOW}

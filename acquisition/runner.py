@@ -32,7 +32,7 @@ from acquisition.protocol import (
     load_protocol,
     writer_queue_sets,
 )
-from acquisition.reconstruction import channel_reconstructor
+from acquisition.reconstruction import channel_reconstructor, use_device_pattern
 from acquisition.storage.writers import ChannelInfo, RunWriters, finalize_all
 from inference.reconstructor import Reconstructor
 from yamlconfig.located import ConfigError
@@ -86,6 +86,9 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     #: per channel: the dose advisor on its first and last set (acquisition.dose)
     dose_advice: dict[str, Any] = field(default_factory=dict)
+    #: per channel: what the reconstructor reported per set, counted (Wiener-SIM: how each
+    #: set's pattern was obtained, the first fallback and why), and the pattern it ended with
+    reconstruction: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict (paths as strings, files relative to output)."""
@@ -211,6 +214,8 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: Reconstructors,
         shape = _prepare_scope(protocol, scope)
         _check_room(protocol, recs, shape, out_dir)
         set_mode_illumination(scope, protocol)
+        for channel in protocol.channels:
+            use_device_pattern(recs[channel.preset], channel, scope)
         writers = _open_writers(protocol, out_dir, recs, scope, result)
         acquisition = SIMAcquisition(scope, engine_settings(protocol))
         bar = _Progress(protocol.n_frames, progress)
@@ -395,6 +400,11 @@ def _fill_result(result: RunResult, pipeline: Pipeline, writers: RunWriters,
     result.latency_p50_ms = stats["latency_p50_ms"]
     result.latency_p99_ms = stats["latency_p99_ms"]
     result.seconds = round(seconds, 3)
+    result.reconstruction = pipeline.tally.summary()
+    for channel, predictor in pipeline.predictors.items():
+        calibration = getattr(predictor.reconstructor, "calibration", None)
+        if calibration is not None and hasattr(calibration, "to_dict"):
+            result.reconstruction.setdefault(channel, {})["calibration"] = calibration.to_dict()
     first, last = pipeline.t_first_set, pipeline.t_last_written
     if first is not None and last is not None and last > first:
         result.acquisition_seconds = round(last - first, 3)

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SetInfo", "SetPredictor", "SetRecord"]
 
-#: a set's metadata as the SR journal's JSON lines hold it
-SetRecord: TypeAlias = dict[str, int | float | str]
+#: a set's metadata as the SR journal's JSON lines hold it (with the reconstructor's report,
+#: e.g. Wiener-SIM's per-orientation phase drift)
+SetRecord: TypeAlias = dict[str, int | float | str | list[float]]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ both (and the settings file's line when it came from a file).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from hardware import safety
 from hardware.backend import Backend, PymmcoreBackend
@@ -25,9 +25,19 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
-__all__ = ["BackendName", "Microscope"]
+__all__ = ["BackendName", "Microscope", "PatternGeometry"]
 
 BackendName = Literal["pymmcore-plus", "pycromanager"]
+
+
+class PatternGeometry(NamedTuple):
+    """The SIM pattern a pattern device reports: period in the sample and first angle."""
+
+    period_nm: float
+    #: the first orientation's wave vector, degrees from the camera's x axis toward its y axis
+    angle_deg: float
+    #: the properties it was read from
+    source: str
 
 
 class Microscope:
@@ -130,6 +140,25 @@ class Microscope:
                              f"{sorted(lines)}")
         return lines[preset]
 
+    def expected_pattern(self, line: int) -> PatternGeometry | None:
+        """Return the SIM pattern the pattern device reports for ``line`` in its current mode.
+
+        ``None`` when the settings name no period and angle properties; a ValueError when the
+        device reports something that is not a positive period.
+        """
+        role = self.settings.pattern
+        if role is None or role.angle_property is None:
+            return None
+        period_property = role.period_property_of(line)
+        if period_property is None:
+            return None
+        period = float(self.backend.get_property(role.device, period_property))
+        angle = float(self.backend.get_property(role.device, role.angle_property))
+        if not period > 0:
+            raise ValueError(f"{role.device}.{period_property} reports a period of {period} nm")
+        return PatternGeometry(period, angle, f"{role.device}.{period_property}, "
+                                              f"{role.device}.{role.angle_property}")
+
     # -- life cycle
     def close(self) -> None:
         """Emission off, then release the backend (idempotent)."""
@@ -195,6 +224,13 @@ def check_settings(backend: Backend, settings: MicroscopeSettings) -> None:
             if pattern.illumination_property is not None:
                 need_property(("pattern", "illumination_property"), pattern.device,
                               pattern.illumination_property)
+            if pattern.angle_property is not None:
+                need_property(("pattern", "angle_property"), pattern.device,
+                              pattern.angle_property)
+            for line in sorted(set(settings.channels.lines.values())):
+                period = pattern.period_property_of(line)
+                if period is not None:
+                    need_property(("pattern", "period_property"), pattern.device, period)
     presets = backend.config_presets(settings.channels.group)
     if not presets:
         problems.append(settings.located(

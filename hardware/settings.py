@@ -96,6 +96,13 @@ class PatternRole(_Role):
     illumination_values: dict[str, str] = Field(
         default_factory=lambda: {"tirf": "TIRF", "gi": "GI"},
         description="illumination (tirf, gi) -> value of the illumination property")
+    period_property: str | None = Field(
+        "Period-nm-{line}", description="property reporting the pattern period in the sample "
+        "(nm) in the current mode, '{line}' standing for the laser line; none: not reported")
+    angle_property: str | None = Field(
+        "Angle-deg", description="property reporting the first orientation's angle (degrees "
+        "from the camera's x axis toward its y axis, the wave vector's direction); none: not "
+        "reported")
 
     @model_validator(mode="after")
     def _check_format(self) -> PatternRole:
@@ -106,6 +113,12 @@ class PatternRole(_Role):
     def state(self, index: int) -> str:
         """Return the property value of SIM state ``index``."""
         return self.state_format.format(index=index)
+
+    def period_property_of(self, line: int) -> str | None:
+        """Return the name of the property reporting line ``line``'s period (None: none)."""
+        if self.period_property is None:
+            return None
+        return self.period_property.replace("{line}", str(line))
 
 
 class ChannelsRole(_Role):

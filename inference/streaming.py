@@ -10,6 +10,8 @@ with the set's :class:`StreamResult`. Two modes:
   :meth:`get`. Nothing is dropped unless ``max_pending`` is set and exceeded.
 
 Any :class:`~inference.reconstructor.Reconstructor` works (DFCAN on any backend, Wiener-SIM, …).
+One with a ``last_report`` dict (what it found in the set it just reconstructed) has it
+copied into that set's :attr:`StreamResult.report`.
 One that also has ``upload(frames)`` / ``complete(staged)`` (the inference backends) is pipelined:
 the next set's upload is issued before the current set's compute is waited on, so on a GPU the
 copy of set k+1 overlaps the network on set k.
@@ -52,6 +54,9 @@ class StreamResult(Generic[M]):
     #: seconds from submit to result
     latency_s: float
     error: BaseException | None = None
+    #: what the reconstructor said about this set (its ``last_report``, e.g. Wiener-SIM's
+    #: pattern tracking), empty when it says nothing
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -237,11 +242,13 @@ class StreamingPredictor(Generic[M]):
                 image = self.reconstructor.complete(item.staged)  # type: ignore[attr-defined]
             else:
                 image = self.reconstructor.reconstruct(item.frames)
+            report = dict(getattr(self.reconstructor, "last_report", None) or {})
         except Exception as exc:
             error = exc
+            report = {}
             log.warning("set %d failed: %s: %s", item.seq, type(exc).__name__, exc)
         latency = time.perf_counter() - item.submitted
-        result = StreamResult(item.seq, image, item.metadata, latency, error)
+        result = StreamResult(item.seq, image, item.metadata, latency, error, report)
         with self._cond:
             if error is None:
                 self._processed += 1

@@ -21,7 +21,9 @@ from pymmcore_plus.experimental.unicore import (
 )
 
 from .camera import CameraModel, FastNoise, PixelMaps
+from .illumination import default_patterns
 from .optical_bench import LINES, WF_PATTERN, Bench, Light, SequencedValue, attach, detach
+from .optics import Optics
 from .render import MAX_SIZE, MIN_SIZE, check_size
 from .samples import STRUCTURES
 
@@ -402,6 +404,17 @@ class SimAOTF(_OnBench, ShutterDevice):
         self.bench.aotf_open = bool(open)
 
 
+def _period(line: int) -> Any:
+    """Build the read-only ``Period-nm-<line>`` property: the pattern period in the sample."""
+
+    def get(dev: SimPattern) -> float:
+        patterns = default_patterns(dev.bench.mode)
+        frequency = patterns.frequency_fraction * Optics.for_line(line).cutoff_per_nm
+        return round(1.0 / frequency, 3)
+
+    return pymm_property(name=f"Period-nm-{line}", property_type=float)(get)
+
+
 class SimPattern(_OnBench, GenericDevice):
     """SIM pattern generator: state ``WF`` (uniform) or an orientation × phase index."""
 
@@ -454,6 +467,15 @@ class SimPattern(_OnBench, GenericDevice):
         self.bench.pattern.value = WF_PATTERN
         self.bench.pattern.sequence = []  # indices of the other mode mean other patterns
         self.bench.prepare()
+
+    period_405 = _period(405)
+    period_488 = _period(488)
+    period_560 = _period(560)
+
+    @pymm_property(name="Angle-deg")
+    def angle_deg(self) -> float:
+        """The first orientation's angle (degrees, wave vector from x toward y), read-only."""
+        return round(float(np.degrees(default_patterns(self.bench.mode).base_angle_rad)), 4)
 
     @pymm_property(allowed_values=("TIRF", "GI"), name="Illumination")
     def illumination(self) -> str:

@@ -75,6 +75,7 @@ def render_set(
     fine_factor: int | None = None,
     cell_seed: int | None = None,
     gt_frequency_fraction: float | None = None,
+    phases_rad: np.ndarray | None = None,
 ) -> NoiselessSet:
     """Render ``structure`` as a ``size``×``size`` camera image set in ``mode`` (noiseless).
 
@@ -82,7 +83,9 @@ def render_set(
     ``seed``), so that several structures, one per laser line, can share one cell.
     ``gt_frequency_fraction`` fixes the ground truth's cutoff at ``k_c·(1 + h·fraction)``
     whatever the pattern (default: the pattern's own frequency), so that cells recorded with
-    different patterns share one target resolution.
+    different patterns share one target resolution. ``phases_rad`` ``(n_orientations,
+    n_phases)`` sets the pattern's phases (default: equal steps from a random offset per
+    orientation, drawn from ``seed``), e.g. to let the pattern drift between sets of one sample.
     """
     optics = optics or Optics()
     patterns = patterns or default_patterns(mode)
@@ -105,6 +108,11 @@ def render_set(
                              cell_seed=seed if cell_seed is None else cell_seed)
 
     phases = phase_offsets(patterns, phase_rng)
+    if phases_rad is not None:
+        if np.shape(phases_rad) != phases.shape:
+            raise ValueError(f"phases_rad: expected shape {phases.shape} (orientations × phases), "
+                             f"got {np.shape(phases_rad)}")
+        phases = np.asarray(phases_rad, dtype=np.float64)
     raw = illuminate_and_detect(sample, fine_px, fine_factor, optics, patterns, kvecs, phases)
 
     gt_fraction = (patterns.frequency_fraction if gt_frequency_fraction is None

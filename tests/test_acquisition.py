@@ -159,6 +159,17 @@ def test_wiener_sim_reconstructs_every_set(tmp_path: Path) -> None:
         assert tif.series[0].shape == (2, 256, 256)
         assert 'PhysicalSizeX="0.0313"' in tif.ome_metadata
         assert "wiener-sim" in tif.ome_metadata
+        assert "Period-nm-488" in tif.ome_metadata  # the carriers the pattern device reported
+    # the first set's pattern is estimated, the second's phase drift measured (none here)
+    index = (tmp_path / "run" / "sr" / "sr_p000_488.jsonl").read_text().splitlines()[1:]
+    records = [json.loads(line) for line in index]
+    assert [r["pattern"] for r in records] == ["estimated", "tracked"]
+    assert max(abs(d) for d in records[1]["phase_drift_rad"]) < 0.1
+    summary = json.loads((tmp_path / "run" / "run.json").read_text())["summary"]
+    recorded = summary["reconstruction"]["488"]
+    assert recorded["sets"] == {"estimated": 1, "tracked": 1}
+    assert recorded["first"]["tracked"]["t"] == 1
+    assert len(recorded["calibration"]["k_vectors_per_um"]) == 3
 
 
 def test_ome_zarr_output(tmp_path: Path) -> None:

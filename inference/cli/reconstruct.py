@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from inference.wiener_sim import SIMOptics
+    from inference.wiener_sim import OTFModel, SIMOptics
 
 __all__ = ["add_parser", "run"]
 
@@ -48,6 +48,18 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--carrier-window", type=float, default=0.0, metavar="FRACTION",
                         help="with --calibration: refine each carrier within this fraction of "
                         "|k| (default 0: as calibrated)")
+    otf = parser.add_argument_group("detection OTF")
+    otf.add_argument("--otf", choices=("damped", "ideal", "fit"), default="damped",
+                     help="damped: ideal · curvature**(k/kc) (default); ideal: a perfect "
+                     "pupil; fit: the damping fitted to this set's band overlaps")
+    otf.add_argument("--otf-curvature", type=float, default=0.3, metavar="C",
+                     help="curvature of the damped OTF (default 0.3)")
+    otf.add_argument("--psf", type=Path, default=None, metavar="BEAD.tif",
+                     help="a measured bead image (2-D, or a z-stack): its OTF replaces the model")
+    otf.add_argument("--psf-pixel-size", type=float, default=None, metavar="µm",
+                     help="the bead image's pixel in the sample (default: --pixel-size)")
+    otf.add_argument("--bead-size", type=float, default=0.0, metavar="µm",
+                     help="the bead's diameter, divided out of the measured OTF (default 0)")
     parser.set_defaults(func=run)
 
 
@@ -70,8 +82,14 @@ def optics_of(args: argparse.Namespace) -> SIMOptics:
 
     from inference.wiener_sim import SIMOptics
 
+    otf: dict[str, Any] = {}
+    if getattr(args, "otf", "damped") == "ideal":
+        otf["otf_form"] = "ideal"
+    if getattr(args, "otf_curvature", None) is not None:
+        otf["otf_curvature"] = args.otf_curvature
     try:
-        return SIMOptics(na=args.na, emission_um=args.wavelength, pixel_um=args.pixel_size)
+        return SIMOptics(na=args.na, emission_um=args.wavelength, pixel_um=args.pixel_size,
+                         **otf)
     except ValidationError as exc:
         raise ValueError(str(exc).replace("\n", "; ")) from None
 
@@ -130,14 +148,42 @@ def run(args: argparse.Namespace) -> int:
         print(f"carriers from {args.calibration}"
               + (f" (refined within {100 * args.carrier_window:g} %)" if args.carrier_window
                  else ""))
-    calibration = estimate_calibration(raw, optics, strict=False, prior=prior)
+    otf = _otf_of(args, optics)
+    calibration = estimate_calibration(raw, optics, otf=otf, strict=False, prior=prior)
+    if args.otf == "fit" and not calibration.notes:
+        from inference.wiener_sim.otf_measure import fit_damping
+
+        curvature = fit_damping(raw, calibration, optics)
+        optics = optics.model_copy(update={"otf_form": "damped", "otf_curvature": curvature})
+        otf = OTFModel(optics)
+        print(f"OTF damping fitted to the band overlaps: curvature {curvature:.3f}")
+        calibration = estimate_calibration(raw, optics, otf=otf, strict=False, prior=prior)
     print(calibration.summary())
     if calibration.notes:
         raise EstimationError("not reconstructed: " + "; ".join(calibration.notes))
-    image = ReconstructionPlan(calibration, OTFModel(optics), settings).reconstruct(raw)
+    image = ReconstructionPlan(calibration, otf, settings).reconstruct(raw)
     image = np.clip(image, 0, None)
     image = (image / max(float(image.max()), 1e-12)).astype(np.float32)
     written = write_image(args.output, image)
     print(f"wrote {written} ({image.shape[0]}×{image.shape[1]} float32) in "
           f"{time.perf_counter() - start:.2f} s")
     return 0
+
+
+def _otf_of(args: argparse.Namespace, optics: SIMOptics) -> OTFModel:
+    """Return the OTF the options ask for: the model of ``optics``, or a bead's measured one."""
+    from inference.wiener_sim import OTFModel
+
+    if args.psf is None:
+        return OTFModel(optics)
+    if args.otf == "fit":
+        raise ValueError("--psf and --otf fit exclude each other: the bead measures the OTF")
+    from inference.predict.image_io import read_image
+    from inference.wiener_sim.otf_measure import otf_from_psf
+
+    pixel = args.psf_pixel_size or optics.pixel_um
+    measured = otf_from_psf(read_image(args.psf), pixel, args.bead_size,
+                            cutoff_per_um=optics.cutoff_per_um)
+    print(f"OTF measured from {args.psf.name} ({pixel} µm pixels): to "
+          f"{measured.cutoff_per_um:.2f}/µm, noise floor {measured.noise_floor:.3f}")
+    return measured.model(optics)

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["edge_window", "frequency_grid", "pad_spectrum", "separation_matrix"]
+__all__ = ["debiased_ratio", "edge_window", "frequency_grid", "noise_power", "pad_spectrum",
+           "separation_matrix"]
 
 
 def frequency_grid(shape: tuple[int, int], pixel_um: float) -> tuple[np.ndarray, np.ndarray]:
@@ -60,3 +61,28 @@ def pad_spectrum(spectrum: Any, out: Any) -> Any:
     out[..., -(h - hh):, :wh] = spectrum[..., hh:, :wh]
     out[..., -(h - hh):, -(w - wh):] = spectrum[..., hh:, wh:]
     return out
+
+
+def noise_power(band: np.ndarray, beyond: np.ndarray) -> float:
+    """Mean |band|² per frequency where the optics pass nothing (``beyond``: the mask there).
+
+    Shot and read noise are white, so this is the band's noise power at every frequency; 0 when
+    the mask is empty (no frequency of the grid lies beyond the cutoff).
+    """
+    return float(np.mean(np.abs(band[beyond]) ** 2)) if np.any(beyond) else 0.0
+
+
+def debiased_ratio(lower: np.ndarray, upper: np.ndarray, noise: float,
+                   lower_weight: np.ndarray) -> tuple[complex, float]:
+    """Least-squares ratio ``upper / lower`` over paired samples, without the noise's bias.
+
+    ``lower`` holds noise of power ``noise`` per frequency times ``lower_weight``: it adds to
+    Σ|lower|² but not to the cross term, which pulls the ratio toward 0 at low light (a
+    modulation of 0.9 read as 0.55 at 15 photons). It is subtracted, keeping at least a tenth of
+    the sum. Returns the ratio (0 when there is nothing) and the denominator used.
+    """
+    power = float(np.vdot(lower, lower).real)
+    denominator = max(power - noise * float(np.sum(np.abs(lower_weight) ** 2)), 0.1 * power)
+    if denominator <= 0:
+        return 0j, 0.0
+    return complex(np.vdot(lower, upper)) / denominator, denominator

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft as sfft
 
-from inference.wiener_sim.bands import edge_window, frequency_grid, pad_spectrum, separation_matrix
+from inference.wiener_sim.bands import (
+    debiased_ratio,
+    edge_window,
+    frequency_grid,
+    noise_power,
+    pad_spectrum,
+    separation_matrix,
+)
 from inference.wiener_sim.calibration import EstimationError, SIMCalibration, SIMGeometry
 from inference.wiener_sim.otf import OTFModel, SIMOptics
 from inference.wiener_sim.priors import (
@@ -382,11 +389,12 @@ class _Estimator:
         lower = self._shifted(real_space[0], np.zeros(2))
         for h in range(1, self.harmonics + 1):
             upper = self._shifted(real_space[h], h * k)
-            ratio = self._ratio(lower, upper, (h - 1) * k, h * k, not_dc)
+            noise = noise_power(bands[h - 1], self.otf_grid <= 0)
+            ratio = self._ratio(lower, upper, (h - 1) * k, h * k, not_dc, noise)
             # the same estimate with the band shifted by a carrier where there is none
             wrong_k = (h - 1) * k + np.array([-k[1], k[0]])
             wrong = self._ratio(lower, self._shifted(real_space[h], wrong_k), (h - 1) * k,
-                                wrong_k, not_dc)
+                                wrong_k, not_dc, noise)
             amps[h - 1] = previous * ratio
             sigmas[h - 1] = 2 * abs(previous) * abs(wrong)
             previous, lower = amps[h - 1], upper
@@ -398,11 +406,14 @@ class _Estimator:
         return sfft.fft2(image * ramp, workers=-1)
 
     def _ratio(self, lower: np.ndarray, upper: np.ndarray, k_lower: np.ndarray,
-               k_upper: np.ndarray, mask: np.ndarray) -> complex:
+               k_upper: np.ndarray, mask: np.ndarray, noise: float = 0.0) -> complex:
+        """Least-squares ratio upper / lower in the bands' overlap, without the noise's bias.
+
+        ``noise``: the power of ``lower``'s noise per frequency (:func:`noise_power`).
+        """
         o_lower = self.otf(self.kyb + k_lower[0], self.kxb + k_lower[1])
         o_upper = self.otf(self.kyb + k_upper[0], self.kxb + k_upper[1])
         overlap = mask & (o_lower > 1e-3) & (o_upper > 1e-3)
-        a = (o_upper * lower)[overlap]
-        b = (o_lower * upper)[overlap]
-        denominator = float(np.vdot(a, a).real)
-        return complex(np.vdot(a, b) / denominator) if denominator > 0 else 0j
+        ratio, _ = debiased_ratio((o_upper * lower)[overlap], (o_lower * upper)[overlap], noise,
+                                  o_upper[overlap])
+        return ratio

@@ -225,15 +225,25 @@ class ReconstructionPlan:
                                .astype(np.complex64))
         self._background = float(calibration.background)
 
-    def apply(self, frames: Any) -> Any:
-        """One raw set (n, H, W) → the reconstruction (H·s, W·s), float32, on the backend."""
+    def apply(self, frames: Any, corrections: np.ndarray | None = None) -> Any:
+        """One raw set (n, H, W) → the reconstruction (H·s, W·s), float32, on the backend.
+
+        ``corrections``: complex factors ``(n_orientations, harmonics)`` for the side bands of
+        this set, e.g. :meth:`~inference.wiener_sim.phase_tracking.PhaseDrift.corrections` to
+        undo a phase drift since the calibration.
+        """
         b, geo = self.backend, self.calibration.geometry
         n_o, n_p, harm = geo.n_orientations, geo.n_phases, geo.harmonics
         x = b.frames(frames)
         h, w = x.shape[-2:]
         x = (x - self._background) * self._window
         spectra = b.fft2(x).reshape(n_o, n_p, h * w)
-        bands = (self._separation @ spectra).reshape(n_o, harm + 1, h, w) * self._prefilters
+        separation = self._separation
+        if corrections is not None:
+            factors = np.ones((n_o, harm + 1, 1), np.complex64)
+            factors[:, 1:, 0] = np.asarray(corrections, np.complex64).reshape(n_o, harm)
+            separation = separation * b.array(factors)
+        bands = (separation @ spectra).reshape(n_o, harm + 1, h, w) * self._prefilters
         big = b.zeros((1 + n_o * harm, *self.out_shape))
         pad_spectrum(bands[:, 0].sum(0), big[0])
         pad_spectrum(bands[:, 1:].reshape(n_o * harm, h, w), big[1:])
@@ -242,9 +252,10 @@ class ReconstructionPlan:
         combined = images[0].real + 2 * shifted.real.sum(0)
         return b.irfft2(b.rfft2(combined) * self._postfilter, self.out_shape)
 
-    def reconstruct(self, frames: Any) -> np.ndarray:
+    def reconstruct(self, frames: Any, corrections: np.ndarray | None = None) -> np.ndarray:
         """:meth:`apply`, returned as a NumPy float32 array."""
-        return self.backend.numpy(self.apply(frames)).astype(np.float32, copy=False)
+        return self.backend.numpy(self.apply(frames, corrections)).astype(np.float32,
+                                                                           copy=False)
 
 
 def _support_radius(centres: np.ndarray, cutoff: float) -> Any:
