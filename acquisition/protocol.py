@@ -119,7 +119,12 @@ class SaveSpec(_Spec):
     wf: bool = Field(True, description="the wide-field image (mean) of every SIM set")
     sr: Literal["every", "displayed", "none"] = Field(
         "every", description="SR of every set, of the sets shown live only, or none")
-    format: Literal["ome-tiff", "ome-zarr"] = "ome-tiff"
+    format: Literal["auto", "ome-tiff", "ome-zarr"] = Field(
+        "auto", description="auto: OME-TIFF for runs up to 2 GB (one file Fiji opens), "
+        "OME-Zarr beyond (long runs: one chunk per set, each written atomically)")
+    compression: Literal["lz4", "zstd", "none"] = Field(
+        "lz4", description="OME-Zarr chunks: lossless Blosc (byte shuffle), lz4 fast, zstd "
+        "smaller; OME-TIFF is written uncompressed (in place)")
 
 
 class InferenceSpec(_Spec):
@@ -288,13 +293,6 @@ def check_protocol(protocol: Protocol,
         problems += _check_channels(protocol, settings)
     if protocol.positions and protocol.microscope.backend != "pymmcore-plus":
         problems.append(protocol.located(("positions",), "positions need pymmcore-plus"))
-    if protocol.save.format == "ome-zarr":
-        try:
-            import zarr  # noqa: F401
-        except ImportError:
-            problems.append(protocol.located(("save", "format"),
-                                             "ome-zarr needs the zarr package: "
-                                             "pip install \"livesr[zarr]\" (or use ome-tiff)"))
     if protocol.mode != "wf" and protocol.microscope.backend != "pymmcore-plus":
         problems.append(protocol.located(("microscope", "backend"),
                                          "the SIM engine runs on pymmcore-plus"))
@@ -450,6 +448,17 @@ def writer_queue_sets(set_bytes: int) -> int:
     return max(4, WRITER_QUEUE_BYTES // max(set_bytes, 1))
 
 
+#: ``save.format: auto`` writes OME-Zarr for runs that write more than this
+AUTO_ZARR_BYTES = 2 * 1024**3
+
+
+def storage_format(protocol: Protocol, est: Estimate) -> str:
+    """Return the format the images are written in: the protocol's, or for ``auto`` by size."""
+    if protocol.save.format != "auto":
+        return protocol.save.format
+    return "ome-zarr" if est.bytes_total > AUTO_ZARR_BYTES else "ome-tiff"
+
+
 def estimate(protocol: Protocol, height: int, width: int, scales: dict[str, int] | None = None
              ) -> Estimate:
     """Estimate the duration, data volume, RAM and disk of ``protocol`` at ``height × width``.
@@ -482,13 +491,11 @@ def estimate(protocol: Protocol, height: int, width: int, scales: dict[str, int]
     queues = 2 if protocol.save.sr == "every" and ram_sr else 1
     ram = queues * writer_queue_sets(set_bytes) * set_bytes + ram_sr + 300 * 1024**2
     total = bytes_raw + bytes_wf + bytes_sr
-    # finalizing turns a journal into its OME file before the journal is removed: the largest
-    # stream file exists twice for a moment
-    largest = max(bytes_raw // protocol.n_positions, bytes_wf // protocol.n_positions,
-                  bytes_sr // protocol.n_positions)
+    # the images are written in place, once; metadata (IFDs or chunk files, the JSON lines)
+    # adds about 1 KB per raw frame
     return Estimate(frames=protocol.n_frames, sets=protocol.n_sets, seconds=seconds,
                     bytes_raw=bytes_raw, bytes_wf=bytes_wf, bytes_sr=bytes_sr, ram_bytes=ram,
-                    disk_bytes=total + largest + 16 * 1024**2)
+                    disk_bytes=total + 1024 * protocol.n_frames + 16 * 1024**2)
 
 
 def human_bytes(n: float) -> str:

@@ -6,7 +6,8 @@
    queue, streaming predictors, display slot). A rich progress bar shows frames, elapsed, ETA,
    frames/s and the sets dropped for display.
 4. However the run ends (done, device fault, writer failure, Ctrl-C): emission off (the
-   hardware layer), queued frames written, journals finalized into OME-TIFF, ``run.json``.
+   hardware layer), queued frames written, the images' metadata finished (the pixels went
+   into their OME-TIFF or OME-Zarr as they arrived), ``run.json``.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from acquisition.protocol import (
     estimate,
     human_bytes,
     load_protocol,
+    storage_format,
     writer_queue_sets,
 )
 from acquisition.reconstruction import channel_reconstructor, use_device_pattern
-from acquisition.storage.writers import ChannelInfo, RunWriters, finalize_all
+from acquisition.storage.writers import ChannelInfo, RunWriters
 from inference.reconstructor import Reconstructor
 from yamlconfig.located import ConfigError
 
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
 
     from acquisition.display import DisplaySlot
     from acquisition.set_info import SetPredictor
-    from acquisition.storage.finalize import FinalizeReport
     from hardware.microscope import Microscope
     from hardware.sim_engine import SIMAcquisition
 
@@ -73,7 +74,7 @@ class RunResult:
     inference_failed: int = 0
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
-    #: the whole run: opening the microscope to the last file finalized
+    #: the whole run: opening the microscope to the last image's metadata finished
     seconds: float = 0.0
     #: from the first set's arrival to the last set written
     acquisition_seconds: float = 0.0
@@ -132,7 +133,7 @@ def run(protocol: Protocol | str | Path, out: str | Path | None = None, *,
     ------
         ConfigError: a bad protocol (every located error), before any device is touched.
         ValueError / OSError: the output folder or disk cannot take the run.
-        DeviceError: a device fault (the data acquired before it is finalized first).
+        DeviceError: a device fault (the data acquired before it stays readable).
     """
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
@@ -203,7 +204,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: Reconstructors,
                        progress: bool, on_pipeline: Callable[[Pipeline], None] | None,
                        display: DisplaySlot | None = None,
                        open_scope: Microscope | None = None) -> RunResult:
-    """Acquire the protocol on the microscope, then finalize the files and ``run.json``."""
+    """Acquire the protocol on the microscope, then finish the images and ``run.json``."""
     from acquisition.modes import engine_settings, set_mode_illumination
     from hardware.sim_engine import SIMAcquisition
 
@@ -229,16 +230,23 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: Reconstructors,
         _fill_result(result, pipeline, writers, time.perf_counter() - t0)
         _note_pipeline(result, pipeline)
     result.dose_advice = dose.advice()
-    _finalize_files(result, writers, progress)
+    _finish_files(result, writers)
     result.completed = (acquired.raised is None and pipeline.error is None
                         and result.frames_written == result.frames_requested)
-    _write_run_json(out_dir, protocol, result, started, None, status="finished",
-                    device_state=acquired.device_state)
+    unsaved = ""
+    try:
+        _write_run_json(out_dir, protocol, result, started, None, status="finished",
+                        device_state=acquired.device_state)
+    except OSError as exc:  # a full disk: the images are readable, run.json says "running"
+        unsaved = (f"; run.json could not be updated ({exc}): free some space and run "
+                   f"livesr recover {out_dir}")
+        if pipeline.error is None and acquired.raised is None:
+            raise OSError(exc.errno, f"the run finished, but {unsaved[2:]}") from exc
     if acquired.raised is not None:
         raise acquired.raised  # a device fault, Ctrl-C…: after the data is safe
     if pipeline.error is not None:
         raise RuntimeError(pipeline.error + f" ({result.frames_written} raw frames written, "
-                                            f"finalized in {out_dir})")
+                                            f"readable in {out_dir}{unsaved})")
     return result
 
 
@@ -266,11 +274,16 @@ def _open_writers(protocol: Protocol, out_dir: Path, recs: Reconstructors, scope
     channels = [ChannelInfo(i, c.preset, scope.channel_line(c.preset),
                             rec[1] if (rec := recs[c.preset]) else {})
                 for i, c in enumerate(protocol.channels)]
+    shape = scope.camera.shape
+    scales = {preset: rec[1]["scale"] for preset, rec in recs.items() if rec is not None}
+    fmt = storage_format(protocol, estimate(protocol, *shape, scales))
     writers = RunWriters(out_dir, channels, protocol.frames_per_set,
                          scope.backend.pixel_size_um() or 0.0, protocol.timelapse.interval_s,
                          protocol.mode, protocol.save.wf,
                          [p.model_dump() for p in protocol.positions],
-                         sr_every=protocol.save.sr == "every", fmt=protocol.save.format)
+                         sr_every=protocol.save.sr == "every", fmt=fmt,
+                         n_time_points=protocol.timelapse.count,
+                         compression=protocol.save.compression)
     if not writers.pixel_size_um:
         result.notes.append("the microscope reports no pixel size: files say 1 µm")
         writers.pixel_size_um = 1.0
@@ -361,9 +374,21 @@ def _note_pipeline(result: RunResult, pipeline: Pipeline) -> None:
                             "fell behind the acquisition")
 
 
-def _finalize_files(result: RunResult, writers: RunWriters, progress: bool) -> None:
-    """Finalize the journals into their OME files; put the files and reports in ``result``."""
-    reports = _finalize(writers.stems(), progress)
+def _finish_files(result: RunResult, writers: RunWriters) -> None:
+    """Finish the images' metadata (time axis, per-plane times); files and reports in ``result``.
+
+    The pixels are on disk already. When the metadata cannot be written (a full disk), the
+    images keep the metadata they were created with and a note says how to finish them.
+    """
+    try:
+        reports = writers.finish()
+    except OSError as exc:
+        writers.close()
+        result.files = writers.paths()
+        result.notes.append(f"the images' metadata could not be finished ({exc}); their pixels "
+                            "are readable as they are: free some space and run livesr recover "
+                            "on the folder to finish it")
+        return
     result.files = [r.path for r in reports]
     result.reports = [r.describe() for r in reports]
 
@@ -412,17 +437,6 @@ def _fill_result(result: RunResult, pipeline: Pipeline, writers: RunWriters,
         first_set_frames = pipeline.frames_acquired // max(pipeline.sets_acquired, 1)
         result.frames_per_s = round(
             max(writers.raw_frames - first_set_frames, 0) / (last - first), 1)
-
-
-def _finalize(stems: list[Path], progress: bool) -> list[FinalizeReport]:
-    if not stems:
-        return []
-    if progress:
-        from rich.console import Console
-
-        with Console(stderr=True).status(f"finalizing {len(stems)} file(s)…"):
-            return finalize_all(stems)
-    return finalize_all(stems)
 
 
 def _copy_protocol(protocol: Protocol, out_dir: Path) -> None:
@@ -478,7 +492,11 @@ def _write_run_json(out_dir: Path, protocol: Protocol, result: RunResult, starte
         "summary": result.summary(),
     }
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    except OSError:
+        tmp.unlink(missing_ok=True)  # the previous run.json stays as it was
+        raise
     tmp.replace(path)
 
 

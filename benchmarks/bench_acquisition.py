@@ -4,12 +4,12 @@ set's arrival to its SR image in the display slot, per inference backend, in one
 1. ``engine only``: the SIM engine on the demo microscope (512², 1 channel, 9 patterns, 1 ms
    exposure), sets counted as they leave the engine: what the simulated camera can deliver here.
 2. ``acquisition.run``: the same time-lapse through the whole pipeline (writer queue, raw + WF
-   journals flushed per frame, OME-TIFF at the end); frames/s from the first set's arrival to
-   the last set written. The ratio to (1) is the pipeline's cost. (1) and (2) alternate for
-   ``--rounds`` rounds (the machine's load drifts); the best of each is compared, and each
-   round records the CPU time the hypervisor stole meanwhile (``cpu_steal``).
-3. ``writer only``: 512² raw sets appended to the journals as fast as they go (no camera): the
-   writer's ceiling on this disk.
+   written in place into their OME-TIFF, metadata flushed per set); frames/s from the first
+   set's arrival to the last set written. The ratio to (1) is the pipeline's cost. (1) and
+   (2) alternate for ``--rounds`` rounds (the machine's load drifts); the best of each is
+   compared, and each round records the CPU time the hypervisor stole meanwhile (``cpu_steal``).
+3. ``writer only``: 512² raw sets written into their images as fast as they go (no camera):
+   the writer's ceiling on this disk.
 4. Latency: a 9-frame DFCAN16-SIM (untrained weights: speed does not depend on them) on each
    backend that runs here, at a ``--latency-roi`` ROI, SR of the displayed sets (latest-wins),
    one set every ``--latency-interval`` s: p50/p99 of set arrival → SR image in the display
@@ -104,7 +104,7 @@ def pipeline_run(folder: Path, timepoints: int) -> dict[str, Any]:
 
 def writer_only(folder: Path, sets: int) -> dict[str, Any]:
     writers = RunWriters(folder / "writer", [ChannelInfo(0, "488", 488)], 9, 0.0626, 0.0,
-                         "tirf-sim", save_wf=True)
+                         "tirf-sim", save_wf=True, n_time_points=sets)
     rng = np.random.default_rng(0)
     frames = rng.integers(100, 2000, (9, 512, 512), dtype=np.uint16)
     start = time.perf_counter()
@@ -114,7 +114,7 @@ def writer_only(folder: Path, sets: int) -> dict[str, Any]:
                                    timestamps_ms=np.arange(9.0), exposure_ms=1.0,
                                    laser_powers_mw={488: 20.0}, hardware_sequenced=True))
     elapsed = time.perf_counter() - start
-    writers.close()
+    writers.finish()
     return {"frames": 9 * sets, "frames_per_s_raw_and_wf": round(9 * sets / elapsed, 1)}
 
 

@@ -94,14 +94,14 @@ def launch(options: GuiOptions) -> int:
 def _finish_session(window: Any) -> None:
     """Stop a session that outlived the window and wait for it to end.
 
-    It ends (a protocol finalizes its files) before the microscope closes under it.
+    It ends (a protocol finishes its files' metadata) before the microscope closes under it.
     """
     session = None if window is None else window.session
     if session is None:
         return
     session.stop()
     if not session.wait(5):
-        print("waiting for the acquisition to end (its files are being finalized)…",
+        print("waiting for the acquisition to end (its files are being finished)…",
               file=sys.stderr)
         session.wait()
 

@@ -1,14 +1,17 @@
 """``acquisition.run`` on small copies of the demo microscope: every raw frame on disk in order
 with OME axes and pixel size, WF and SR beside it at their scale; a full writer queue or a
-failing writer stops the run instead of losing raw frames; a long WF time-lapse loses nothing
-and does not grow in memory.
+failing writer or a disk that fills stops the run instead of losing raw frames; a long WF
+time-lapse loses nothing and does not grow in memory.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -22,9 +25,12 @@ from acquisition.storage.writers import ChannelInfo, RunWriters
 from hardware.frameset import FrameSet
 from inference.streaming import StreamResult
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 SENSOR = 64
 #: the keys of an SR journal line, in order (journal, set record, stream, writer)
-SR_LINE_KEYS = ["i", "offset", "t", "p", "channel", "timestamp_ms", "exposure_ms", "seq",
+SR_LINE_KEYS = ["i", "t", "p", "channel", "timestamp_ms", "exposure_ms", "seq",
                 "latency_ms", "c"]
 
 
@@ -41,6 +47,31 @@ def _recorder(store: list[FrameSet]):  # type: ignore[no-untyped-def]
         pipeline.on_set = on_set  # type: ignore[method-assign]
 
     return hook
+
+
+def test_ome_zarr_holds_what_the_engine_delivered(tmp_path: Path) -> None:
+    """The same run as below in OME-Zarr: every raw set, WF and SR in place, frame by frame."""
+    import zarr
+
+    path = two_channel_sim_protocol(tmp_path, SENSOR, "{count: 3}",
+                                    "{wf: true, sr: every, format: ome-zarr}")
+    delivered: list[FrameSet] = []
+    result = acquisition.run(path, progress=False, on_pipeline=_recorder(delivered))
+    assert result.completed and result.sr_written == 3
+    out = tmp_path / "run"
+    raw = zarr.open_group(str(out / "raw" / "raw_p000.ome.zarr"), mode="r")["0"]
+    wf = zarr.open_group(str(out / "wf" / "wf_p000.ome.zarr"), mode="r")["0"]
+    assert raw.shape == (3, 2, 9, SENSOR, SENSOR) and wf.shape == (3, 2, SENSOR, SENSOR)
+    assert len(delivered) == 6
+    for s in delivered:
+        c = ("488", "560").index(s.channel)
+        np.testing.assert_array_equal(raw[s.t, c], s.frames)
+        np.testing.assert_allclose(wf[s.t, c], s.widefield(), rtol=1e-6)
+    sr = zarr.open_group(str(out / "sr" / "sr_p000_488.ome.zarr"), mode="r")
+    assert sr["0"].shape == (3, 1, 2 * SENSOR, 2 * SENSOR) and np.asarray(sr["0"]).max() > 0
+    assert sr.attrs["livesr"]["livesr.method"] == "dfcan"
+    assert sorted(p.name for p in result.files) == [
+        "raw_p000.ome.zarr", "sr_p000_488.ome.zarr", "wf_p000.ome.zarr"]
 
 
 def test_sim_protocol_writes_raw_wf_and_sr_with_metadata(tmp_path: Path) -> None:
@@ -132,12 +163,14 @@ def test_wf_mode_with_sisr_for_display_only(tmp_path: Path) -> None:
     with tifffile.TiffFile(tmp_path / "run" / "raw" / "raw_p000.ome.tif") as tif:
         assert tif.series[0].axes == "TYX" and tif.series[0].shape == (20, 32, 32)
         assert 'SizeT="20"' in tif.ome_metadata and 'SizeC="1"' in tif.ome_metadata
-    # the displayed sets' SR: one plane each, no zero-filled gaps; their time points in the index
+    # the displayed sets' SR on the run's time axis: their planes filled, the others zero
     sr = tifffile.imread(tmp_path / "run" / "sr" / "sr_p000_488.ome.tif")
-    assert sr.shape[0] == result.sr_written and sr.reshape(len(sr), -1).max(axis=1).all()
     index = (tmp_path / "run" / "sr" / "sr_p000_488.jsonl").read_text().splitlines()[1:]
     times = [json.loads(line)["t"] for line in index]
-    assert times == sorted(times) and len(set(times)) == len(times)
+    assert len(times) == result.sr_written and times == sorted(set(times))
+    assert sr.shape[0] == 20
+    filled = sr.reshape(len(sr), -1).max(axis=1) > 0
+    assert sorted(np.nonzero(filled)[0].tolist()) == times
 
 
 def test_wiener_sim_reconstructs_every_set(tmp_path: Path) -> None:
@@ -331,3 +364,69 @@ def test_a_writer_failure_mid_run_stops_the_acquisition_and_keeps_what_was_writt
     summary = json.loads((tmp_path / "run" / "run.json").read_text())["summary"]
     assert summary["frames_written"] == 27 and not summary["completed"]
     assert summary["sets_acquired"] < 2000  # the acquisition was stopped, not run to the end
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 48 MB file system of its own (tmpfs), or a skip where it cannot be mounted."""
+    mount = tmp_path / "small_disk"
+    mount.mkdir()
+    if sys.platform != "linux" or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs Linux")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("fmt", ["ome-tiff", "ome-zarr"])
+def test_a_disk_that_fills_mid_run_stops_it_with_lasers_off_and_readable_files(
+        tmp_path: Path, small_disk: Path, fmt: str) -> None:
+    from acquisition.storage.recover import recover
+    from hardware.microscope import Microscope
+
+    cfg = small_cfg(tmp_path, 64)
+    path = write_protocol(tmp_path, f"""
+        microscope: {{config: {cfg.name}}}
+        mode: tirf-sim
+        channels: [{{preset: "488", power_mw: 5, exposure_ms: 1}}]
+        timelapse: {{count: 200}}
+        save: {{format: {fmt}, sr: none}}
+        output: {small_disk / "run"}
+        """)
+
+    def fill_the_disk(pipeline: Pipeline) -> None:  # another program takes the space
+        free = shutil.disk_usage(small_disk).free
+        (small_disk / "filler").write_bytes(bytes(max(0, free - 2 * 1024**2)))
+
+    with Microscope.open(cfg) as scope:
+        with pytest.raises(RuntimeError, match=r"writing raw frames failed: OSError.*No space"
+                           r".*readable in "):
+            acquisition.run(path, progress=False, on_pipeline=fill_the_disk, scope=scope)
+        assert scope.emitting() == []  # every laser off, the AOTF blanked
+    # what was written reads back with the ordinary reader as it is, before any repair
+    log = small_disk / "run" / "raw" / "raw_p000.jsonl"
+    written = log.read_text().count("\n") // 9  # complete sets (9 lines each, after the header)
+    assert 0 < written < 200
+    image = small_disk / "run" / "raw" / ("raw_p000.ome.zarr" if fmt == "ome-zarr"
+                                         else "raw_p000.ome.tif")
+    import zarr
+
+    if fmt == "ome-zarr":
+        raw = np.asarray(zarr.open_group(str(image), mode="r")["0"][:written])
+    else:
+        with tifffile.TiffFile(image) as tif:
+            raw = tif.series[0].asarray()[:written]
+    assert raw.reshape(written, -1).min(axis=1).all()  # camera frames, not holes
+    (small_disk / "filler").unlink()  # space freed
+    if json.loads((small_disk / "run" / "run.json").read_text())["status"] == "running":
+        recover(small_disk / "run")  # run.json could not be written: recover finishes it
+    if fmt == "ome-zarr":
+        assert zarr.open_group(str(image), mode="r")["0"].shape[0] == written
+    else:
+        with tifffile.TiffFile(image) as tif:
+            assert tif.series[0].shape[0] == written

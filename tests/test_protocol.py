@@ -158,6 +158,9 @@ def test_dry_run_estimates_and_refuses_a_short_disk(tmp_path: Path,
     est = estimate(load_protocol(path), 128, 128)
     assert est.bytes_raw == 72 * 128 * 128 * 2 and est.bytes_wf == 8 * 128 * 128 * 4
     assert est.seconds == pytest.approx(3 * 1.5 + 9 * (10 + 2 + 5 + 2) / 1000)
+    # the images are written once, in place: the data and ~1 KB of metadata per frame
+    assert est.disk_bytes == est.bytes_total + 1024 * 72 + 16 * 1024**2
+    assert "images: OME-TIFF (auto: OME-Zarr beyond 2 GB)" in out
     huge = write_protocol(tmp_path, GOOD.replace("count: 4", "count: 9000000")
                           .replace("roi: 128", "roi: 8192"), "huge.yaml")
     assert main(["run", str(huge), "--dry-run"]) == 2
@@ -261,3 +264,18 @@ def test_to_sequence_is_the_sequence_the_runner_built(tmp_path: Path) -> None:
     assert len(events) == 4 * 2 * 2
     assert {(e.x_pos, e.y_pos, e.z_pos, e.pos_name) for e in events} == {
         (1.0, 2.0, None, None), (-5.0, 0.5, 3.0, "cell")}
+
+
+def test_auto_format_is_ome_tiff_for_short_runs_and_ome_zarr_for_long_ones(tmp_path: Path) -> None:
+    from acquisition.protocol import storage_format
+
+    short = load_protocol(write_protocol(tmp_path, GOOD))
+    assert short.save.format == "auto" and short.save.compression == "lz4"
+    assert storage_format(short, estimate(short, 128, 128)) == "ome-tiff"
+    long = load_protocol(write_protocol(tmp_path, GOOD.replace("count: 4", "count: 2000"),
+                                        "long.yaml"))
+    assert storage_format(long, estimate(long, 512, 512)) == "ome-zarr"  # about 19 GB
+    chosen = load_protocol(write_protocol(tmp_path, GOOD.replace("count: 4", "count: 2000")
+                                          .replace("save: {", "save: {format: ome-tiff, "),
+                                          "chosen.yaml"))
+    assert storage_format(chosen, estimate(chosen, 512, 512)) == "ome-tiff"

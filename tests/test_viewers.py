@@ -20,7 +20,7 @@ from acquisition_support import two_channel_sim_protocol
 
 import acquisition
 from acquisition.storage.napari_reader import _plane_of_time_point, get_reader
-from acquisition.storage.writers import ChannelInfo, RunWriters, finalize_all
+from acquisition.storage.writers import ChannelInfo, RunWriters
 from hardware.frameset import FrameSet
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ def test_sr_of_the_sets_shown_live_lines_up_in_time_and_positions_stay_apart(
     components = pytest.importorskip("napari.components")
     channel = ChannelInfo(0, "488", 488, {"method": "dfcan", "scale": 2})
     writers = RunWriters(tmp_path, [channel], 9, PX, 0.0, "tirf-sim", save_wf=True,
-                         positions=[{"name": "A"}, {"name": "B"}], sr_every=False)
+                         positions=[{"name": "A"}, {"name": "B"}], sr_every=False,
+                         n_time_points=5)
     for t in range(5):
         for p in (0, 1):
             writers.write_set(_frame_set(t, p))
@@ -146,8 +147,7 @@ def test_sr_of_the_sets_shown_live_lines_up_in_time_and_positions_stay_apart(
                 writers.write_sr(np.full((16, 16), (10 * p + t) / 100, np.float32),
                                  {"channel": "488", "t": t, "p": p, "timestamp_ms": 100.0 * t,
                                   "exposure_ms": 1.0})
-    writers.close()
-    finalize_all(writers.stems())
+    writers.finish()
     (tmp_path / "run.json").write_text(json.dumps({"livesr_run": 1, "status": "finished"}))
 
     viewer = components.ViewerModel()
@@ -164,17 +164,36 @@ def test_sr_of_the_sets_shown_live_lines_up_in_time_and_positions_stay_apart(
 
 
 def test_each_time_point_shows_the_newest_kept_plane() -> None:
-    np.testing.assert_array_equal(_plane_of_time_point([0, 4, 7]), [0, 0, 0, 0, 1, 1, 1, 2])
+    np.testing.assert_array_equal(_plane_of_time_point([0, 4, 7]), [0, 0, 0, 0, 4, 4, 4, 7])
+    # files of older versions: the k-th plane is the k-th kept time point
+    np.testing.assert_array_equal(_plane_of_time_point([0, 4, 7], aligned=False),
+                                  [0, 0, 0, 0, 1, 1, 1, 2])
     assert _plane_of_time_point(None) is None and _plane_of_time_point([]) is None
 
 
-def test_an_unfinalized_run_says_to_recover_it(tmp_path: Path) -> None:
+def test_a_run_still_acquiring_or_killed_opens_as_it_is(tmp_path: Path) -> None:
+    """Written in place, the images are readable before the run ends (zeros not yet acquired)."""
+    components = pytest.importorskip("napari.components")
+    channel = ChannelInfo(0, "488", 488)
+    writers = RunWriters(tmp_path, [channel], 9, PX, 0.0, "tirf-sim", save_wf=True,
+                         n_time_points=6)
+    for t in range(2):
+        writers.write_set(_frame_set(t, 0))
+    (tmp_path / "run.json").write_text(json.dumps({"livesr_run": 1, "status": "running"}))
+    viewer = components.ViewerModel()
+    viewer.open(str(tmp_path), plugin="livesr")
+    wf = np.asarray({layer.name: layer for layer in viewer.layers}["WF 488"].data)
+    np.testing.assert_array_equal(wf[:, 0, 0], [0, 1, 0, 0, 0, 0])
+    writers.close()
+
+
+def test_a_run_with_journals_of_an_older_version_says_so(tmp_path: Path) -> None:
     (tmp_path / "raw").mkdir()
     (tmp_path / "run.json").write_text(json.dumps({"livesr_run": 1, "status": "running"}))
     (tmp_path / "raw" / "raw_p000.bin").write_bytes(b"")
     reader = get_reader(str(tmp_path))
     assert reader is not None
-    with pytest.raises(ValueError, match=r"still acquiring.*livesr recover"):
+    with pytest.raises(ValueError, match=r"older LiveSR"):
         reader(str(tmp_path))
 
 

@@ -71,10 +71,25 @@ def dry_run_report(protocol: Any, out: Path) -> str:
         f"data: {human_bytes(est.bytes_total)} (raw {human_bytes(est.bytes_raw)}, WF "
         f"{human_bytes(est.bytes_wf)}, SR {human_bytes(est.bytes_sr)})",
         f"RAM: about {human_bytes(est.ram_bytes)} (writer queue, inference, working set)",
-        f"disk: needs {human_bytes(est.disk_bytes)} at {out} ({human_bytes(free)} free)",
+        f"disk: needs {human_bytes(est.disk_bytes)} at {out} ({human_bytes(free)} free; "
+        "written once, in place)",
+        f"images: {_format_line(protocol, est)}",
     ]
     check_disk(protocol, est, out)
     return "\n".join(lines)
+
+
+def _format_line(protocol: Any, est: Any) -> str:
+    """Say which format the images are written in, and why when ``auto`` chose it."""
+    from acquisition.protocol import storage_format
+
+    fmt = storage_format(protocol, est)
+    text = {"ome-zarr": "OME-Zarr", "ome-tiff": "OME-TIFF"}[fmt]
+    if fmt == "ome-zarr" and protocol.save.compression != "none":
+        text += f" ({protocol.save.compression}-compressed chunks: less disk than counted)"
+    if protocol.save.format == "auto":
+        text += " (auto: OME-Zarr beyond 2 GB)"
+    return text
 
 
 def _sensor_shape(protocol: Any) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,9 +43,11 @@ class StoredImage:
     interval_s: float
     channels: list[tuple[str, float]]  # name, excitation wavelength (nm)
     annotation: dict[str, str]
-    #: acquisition time point of each stored plane when only some were kept (SR of the sets
-    #: shown live), else ``None``: T counts time points
+    #: the time points whose plane was kept when only some were (SR of the sets shown live),
+    #: else ``None``; with ``aligned`` the planes sit at their time points (zeros between),
+    #: else (files of older versions) T counts the kept planes
     time_points: list[int] | None = None
+    aligned: bool = True
 
     @property
     def has_patterns(self) -> bool:
@@ -87,7 +90,7 @@ def _read_ome_tiff(path: Path) -> StoredImage | None:
     return StoredImage(path, annotation["livesr.stream"], data, float(pixels["PhysicalSizeX"]),
                        float(pixels.get("TimeIncrement") or 0.0),
                        [(str(c["Name"]), float(c.get("ExcitationWavelength", 0.0)))
-                        for c in channels], annotation, _time_points(annotation))
+                        for c in channels], annotation, *_time_points(path, annotation))
 
 
 def _livesr_annotation(annotations: dict[str, Any]) -> dict[str, str]:
@@ -114,16 +117,29 @@ def _read_ome_zarr(path: Path) -> StoredImage | None:
                        float(livesr["pixel_size_um"]),
                        float(livesr.get("interval_s") or 0.0),
                        [(str(c["name"]), float(c["wavelength_nm"])) for c in livesr["channels"]],
-                       annotation, _time_points(annotation))
+                       annotation, *_time_points(path, annotation))
 
 
-def _time_points(annotation: dict[str, str]) -> list[int] | None:
-    """Return each plane's acquisition time point, for a stream that kept only some of them.
+def _time_points(path: Path, annotation: dict[str, str]) -> tuple[list[int] | None, bool]:
+    """Return the kept time points of a stream that kept only some, and whether aligned.
 
-    The finalizer writes them as ``livesr.time_points``; ``None`` when absent.
+    SR of the sets shown live (``livesr.sr_sets: displayed``) has its planes at their time
+    points: the kept ones are those with a line in ``STEM.jsonl``. Files of older versions
+    list them as ``livesr.time_points``, one plane each.
     """
     text = annotation.get("livesr.time_points")  # "0,3" (tifffile may hand it as "(0, 3)")
-    return [int(t) for t in re.findall(r"\d+", text)] if text else None
+    if text:
+        return [int(t) for t in re.findall(r"\d+", text)], False
+    if annotation.get("livesr.sr_sets") != "displayed":
+        return None, True
+    log = path.with_name(path.name.split(".")[0] + ".jsonl")
+    if not log.exists():
+        return None, True
+    kept = set()
+    for line in log.read_text(encoding="utf-8").splitlines()[1:]:
+        with suppress(ValueError, KeyError):
+            kept.add(int(json.loads(line)["t"]))
+    return sorted(kept), True
 
 
 def layer_data(image: StoredImage, visible: bool = True,
@@ -140,7 +156,7 @@ def layer_data(image: StoredImage, visible: bool = True,
     units = (*("pixel",) * n_pattern, "s" if image.interval_s else "pixel",
              "micrometer", "micrometer")
     label = STREAM_LABELS.get(image.stream, image.stream)
-    plane_of_t = _plane_of_time_point(image.time_points)
+    plane_of_t = _plane_of_time_point(image.time_points, image.aligned)
     layers: list[LayerData] = []
     for c, (name, wavelength) in enumerate(image.channels):
         title = f"{label} {name}" + (f" {position}" if position else "") + \
@@ -160,17 +176,20 @@ def layer_data(image: StoredImage, visible: bool = True,
     return layers
 
 
-def _plane_of_time_point(time_points: list[int] | None) -> np.ndarray | None:
+def _plane_of_time_point(time_points: list[int] | None, aligned: bool = True
+                         ) -> np.ndarray | None:
     """Map each time point to a plane, for a stream that kept only some time points.
 
     At each time point up to the last kept one, the newest plane kept by then (what the live
-    display showed), so the stream lines up in time with the raw and WF layers.
+    display showed), so the stream lines up in time with the raw and WF layers. ``aligned``:
+    the planes sit at their time points; else the k-th plane is the k-th kept time point.
     """
     if not time_points:
         return None
     kept = np.asarray(time_points)
     at = np.arange(int(kept.max()) + 1)
-    return np.clip(np.searchsorted(kept, at, side="right") - 1, 0, None)
+    rank = np.clip(np.searchsorted(kept, at, side="right") - 1, 0, None)
+    return kept[rank] if aligned else rank
 
 
 def _channel(data: Any, c: int) -> Any:
@@ -220,11 +239,10 @@ def read(path: str | Path | list[str]) -> list[LayerData]:
     """
     path = Path(path[0] if isinstance(path, list) else path)
     if path.is_dir() and (status := run_status(path)) is not None:
-        if status == "running" or any(path.glob("*/*.bin")):
+        if any(path.glob("*/*.bin")):
             raise ValueError(
-                f"{path}: the run is not finalized (run.json says {status!r}, journals are "
-                f"on disk): if it is still acquiring, open it when it has finished; if it was "
-                f"interrupted, run `livesr recover {path}` first")
+                f"{path}: the run holds frame journals of an older LiveSR (run.json says "
+                f"{status!r}): recover it with the version that wrote it")
         images = _images_of_run(path)
         positions = sorted({_position(im.path) for im in images})
         return [layer for im in images
