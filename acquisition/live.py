@@ -154,14 +154,16 @@ class LiveAcquisition:
     def _stream(self, acquisition: SIMAcquisition, channel: ChannelSpec) -> None:
         """Run chunk after chunk until stopped (or ``count`` sets).
 
-        After the first set, each chunk takes the power and exposure the microscope has now.
+        After the first set, each chunk keeps the power the microscope has (it is not set again:
+        a power set from the GUI between two chunks is never undone by a value read a moment
+        before) and takes the camera's exposure now.
         """
         line = self.scope.channel_line(channel.preset)
-        powers = {line: channel.power_mw}
+        powers: dict[int, float] | None = {line: channel.power_mw}
         exposure_ms = channel.exposure_ms
         while not self._stop.is_set():
             if self.sets_acquired:
-                powers = {line: self.scope.lasers[line].power_mw}
+                powers = None
                 exposure_ms = self.scope.camera.exposure_ms
             loops = self._next_chunk()
             if loops <= 0:
