@@ -29,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
     incomplete = sum(r.missing for r in reports)
     print(f"recovered {sum(r.frames for r in reports)} frames in {len(reports)} file(s) in "
           f"{args.dir} (metadata only: no pixel was rewritten)"
-          + (f"; {incomplete} planes not acquired (zeros)" if incomplete else ""))
+          + (f"; {incomplete} planes not written (zeros)" if incomplete else ""))
     return 0

@@ -408,7 +408,7 @@ class StreamReport:
         """Return one line on the image: frames, axes, shape, planes left at zero."""
         text = f"{self.path.name}: {self.frames} frames, {self.axes} {self.shape}"
         if self.missing:
-            text += f"; {self.missing} planes not acquired (zeros)"
+            text += f"; {self.missing} planes not written (zeros)"
         if self.torn_lines:
             text += f"; ignored {self.torn_lines} torn metadata line(s)"
         return text
