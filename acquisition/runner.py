@@ -287,6 +287,7 @@ def _open_writers(protocol: Protocol, out_dir: Path, recs: Reconstructors, scope
     if not writers.pixel_size_um:
         result.notes.append("the microscope reports no pixel size: files say 1 µm")
         writers.pixel_size_um = 1.0
+    writers.open_images(shape, protocol.n_positions)
     return writers
 
 

@@ -114,6 +114,18 @@ class RunWriters:
         self._sr: dict[tuple[int, str], _Open] = {}
         self.raw_frames = self.wf_frames = self.sr_frames = 0
 
+    def open_images(self, shape: tuple[int, int], n_positions: int) -> None:
+        """Create every position's raw (and WF) image now, before the camera starts.
+
+        Creating a long OME-TIFF writes all its IFDs (seconds for 10⁵ planes): done here, it
+        does not hold up the first sets. Images not opened here open at their first set.
+        """
+        for p in range(n_positions):
+            if p not in self._raw:
+                self._open_raw(p, shape)
+            if self.save_wf and p not in self._wf:
+                self._open_wf(p, shape)
+
     # -- raw and WF (the raw writer thread)
     def write_set(self, frame_set: FrameSet) -> np.ndarray | None:
         """Write the set's raw frames (and its WF image); returns the WF image if made."""
