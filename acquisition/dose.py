@@ -1,9 +1,10 @@
-"""The dose advisor during a run.
+"""The dose advisor and the bleaching record during a run.
 
 The newest raw set of each channel is kept (cheap, on the acquisition thread) and, when the run
 ends, each channel's first and last sets are judged by
 :class:`inference.evaluation.dose_advisor.DoseAdvisor` (the result goes into
-``RunResult.dose_advice`` and ``run.json``).
+``RunResult.dose_advice`` and ``run.json``). :class:`BleachingLog` keeps the bleached fraction
+a camera reports with its frames (the simulated microscope does; ``RunResult.bleaching``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,17 @@ if TYPE_CHECKING:
     from hardware.frameset import FrameSet
     from hardware.settings import CameraCalibration
 
-__all__ = ["DoseMonitor"]
+__all__ = ["BLEACHED_KEY", "BleachingLog", "DoseMonitor"]
+
+#: camera metadata key of the fraction of a line's fluorophores bleached by the end of a frame
+BLEACHED_KEY = "LiveSR-BleachedFraction-{line}"
 
 
 class DoseMonitor:
-    """Collects each channel's first and newest raw set; :meth:`advice` judges them."""
+    """Collects each channel's first and newest raw set; :meth:`advice` judges them.
+
+    Its :attr:`bleaching` log keeps what the camera reports of the sample's bleaching.
+    """
 
     def __init__(self, structures: Mapping[str, str | None], advisor: Any = None,
                  note: str | None = None) -> None:
@@ -34,6 +41,7 @@ class DoseMonitor:
         self._first: dict[str, np.ndarray] = {}
         self._last: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        self.bleaching = BleachingLog()
 
     @classmethod
     def for_protocol(cls, protocol: Protocol,
@@ -58,6 +66,7 @@ class DoseMonitor:
 
     def on_set(self, frame_set: FrameSet) -> None:
         """Slot for ``set_ready``: keeps references only."""
+        self.bleaching.on_set(frame_set)
         if self.advisor is None:
             return
         with self._lock:
@@ -81,3 +90,34 @@ class DoseMonitor:
             except ValueError as exc:
                 found[channel] = {"note": str(exc)}
         return found
+
+
+class BleachingLog:
+    """Per channel, the bleached fraction its camera reported at the end of each set.
+
+    Sets whose frames carry no :data:`BLEACHED_KEY` for the set's line add nothing, so a
+    microscope that does not report it leaves the log empty.
+    """
+
+    def __init__(self) -> None:
+        self._sets: dict[str, dict[str, list[Any]]] = {}
+        self._lock = threading.Lock()
+
+    def on_set(self, frame_set: FrameSet) -> None:
+        """Slot for ``set_ready``: reads the last frame's metadata only."""
+        meta = frame_set.camera_metadata[-1] if frame_set.camera_metadata else {}
+        value = meta.get(BLEACHED_KEY.format(line=frame_set.line_nm))
+        if value is None:
+            return
+        with self._lock:
+            columns = self._sets.setdefault(
+                frame_set.channel, {"t": [], "p": [], "bleached_fraction": []})
+            columns["t"].append(frame_set.t)
+            columns["p"].append(frame_set.position)
+            columns["bleached_fraction"].append(float(value))
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready: per channel, columns ``t``, ``p`` and ``bleached_fraction`` per set."""
+        with self._lock:
+            return {channel: {k: list(v) for k, v in columns.items()}
+                    for channel, columns in self._sets.items()}

@@ -90,6 +90,9 @@ class RunResult:
     #: per channel: what the reconstructor reported per set, counted (Wiener-SIM: how each
     #: set's pattern was obtained, the first fallback and why), and the pattern it ended with
     reconstruction: dict[str, Any] = field(default_factory=dict)
+    #: per channel: the bleached fraction the microscope reported at each set's end, as columns
+    #: ``t``, ``p``, ``bleached_fraction`` (a simulated microscope's; empty when not reported)
+    bleaching: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict (paths as strings, files relative to output)."""
@@ -230,6 +233,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: Reconstructors,
         _fill_result(result, pipeline, writers, time.perf_counter() - t0)
         _note_pipeline(result, pipeline)
     result.dose_advice = dose.advice()
+    result.bleaching = dose.bleaching.summary()
     _finish_files(result, writers)
     result.completed = (acquired.raised is None and pipeline.error is None
                         and result.frames_written == result.frames_requested)

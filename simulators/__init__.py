@@ -12,7 +12,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "Bleaching": "bleaching",
     "CameraModel": "camera",
+    "DEFAULT_BLEACHING": "bleaching",
     "EMISSION_NM": "optics",
     "MODES": "illumination",
     "Mode": "illumination",
@@ -31,9 +33,11 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DEFAULT_BLEACHING",
     "EMISSION_NM",
     "MODES",
     "STRUCTURES",
+    "Bleaching",
     "CameraModel",
     "Mode",
     "NoiselessSet",
@@ -61,6 +65,7 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from inference.metrics.photons import average_photon_count, foreground_mask
 
+    from .bleaching import DEFAULT_BLEACHING, Bleaching
     from .camera import CameraModel
     from .illumination import MODES, Mode, PatternSettings, default_patterns
     from .optics import EMISSION_NM, Optics

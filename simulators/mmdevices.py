@@ -2,8 +2,11 @@
 
 ``SimCamera`` (sCMOS), ``SimLaser`` (one per line: emission shutter + power), ``SimAOTF``
 (blanking shutter + sequenceable per-line intensity), ``SimPattern`` (sequenceable SIM
-orientation × phase state) and ``SimSample`` (the specimen). They share a
+orientation × phase state) and ``SimSample`` (the specimen, and how it bleaches). They share a
 :class:`~simulators.optical_bench.Bench` named by their pre-init ``Bench`` property.
+
+While the sample bleaches, every camera frame reports ``LiveSR-BleachedFraction-<line>`` in its
+metadata: the fraction of that line's fluorophores bleached by the end of the frame.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pymmcore_plus.experimental.unicore import (
     pymm_property,
 )
 
+from .bleaching import Bleaching
 from .camera import CameraModel, FastNoise, PixelMaps
 from .illumination import default_patterns
 from .optical_bench import LINES, WF_PATTERN, Bench, Light, SequencedValue, attach, detach
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 
 SEQUENCE_MAX_LENGTH = 1024
 PATTERN_STATES = (WF_PATTERN, *(str(i) for i in range(25)))
+#: camera metadata key of the fraction bleached on a line (``.format(line=488)``)
+BLEACHED_KEY = "LiveSR-BleachedFraction-{line}"
 
 
 class _OnBench:
@@ -168,7 +174,8 @@ class SimCamera(_OnBench, CameraDevice):
             while n is None or i < n:
                 buf = get_buffer(shape, np.uint16)
                 state = self.bench.frame_state(i)
-                light = self.bench.frame_light(exposure_ms, i)
+                light = self.bench.frame_light(exposure_ms, i, expose=True)
+                bleached = self.bench.bleached_fractions()
                 self._expose(light, state, roi, dark, buf)
                 readout = max(readout, time.perf_counter() - exposure_ms / 1000.0) \
                     + exposure_ms / 1000.0
@@ -178,6 +185,8 @@ class SimCamera(_OnBench, CameraDevice):
                     "LiveSR-Pattern": state,
                     "LiveSR-Lines": ",".join(str(lit.line) for lit in light) or "none",
                     "LiveSR-SequenceIndex": str(i),
+                    **{BLEACHED_KEY.format(line=line): f"{fraction:.6g}"
+                       for line, fraction in bleached.items()},
                 }
                 i += 1
         finally:
@@ -499,18 +508,73 @@ def _structure(line: int) -> Any:
 
     @prop.setter
     def _set(dev: SimSample, v: str) -> None:
+        if dev.bench.structures[line] != str(v):
+            dev.bench.reset_dose(line)  # another structure: fresh fluorophores
         dev.bench.structures[line] = str(v)
         dev.bench.prepare()
 
     return prop
 
 
+def _bleach_parameter(structure: str, field: str, name: str, limits: tuple[float, float]) -> Any:
+    """Build a ``<name>-<structure>`` property: one parameter of the structure's bleaching law."""
+
+    def get(dev: SimSample) -> float:
+        return float(getattr(dev.bench.bleaching[structure], field))
+
+    prop = pymm_property(limits=limits, name=f"{name}-{structure}", property_type=float)(get)
+
+    @prop.setter
+    def _set(dev: SimSample, v: float) -> None:
+        law = dev.bench.bleaching[structure]
+        dev.bench.bleaching[structure] = Bleaching.model_validate(
+            {**law.model_dump(), field: float(v)})
+
+    return prop
+
+
+def _bleach_law(structure: str) -> tuple[Any, Any, Any]:
+    """Build the ``BleachRate``, ``BleachSlowRate`` and ``BleachSlowFraction`` of ``structure``."""
+    return (_bleach_parameter(structure, "rate_per_mj", "BleachRate", (0.0, 100.0)),
+            _bleach_parameter(structure, "slow_rate_per_mj", "BleachSlowRate", (0.0, 100.0)),
+            _bleach_parameter(structure, "slow_fraction", "BleachSlowFraction", (0.0, 1.0)))
+
+
+def _line_state(line: int) -> tuple[Any, Any]:
+    """Build the read-only ``Dose-mJ-<line>`` and ``BleachedFraction-<line>`` properties."""
+
+    def dose(dev: SimSample) -> float:
+        return round(dev.bench.dose_mj[line], 9)
+
+    def bleached(dev: SimSample) -> float:
+        return round(1.0 - dev.bench.survival(line), 9)
+
+    return (pymm_property(is_read_only=True, name=f"Dose-mJ-{line}", property_type=float)(dose),
+            pymm_property(is_read_only=True, name=f"BleachedFraction-{line}",
+                          property_type=float)(bleached))
+
+
 class SimSample(_OnBench, GenericDevice):
-    """The specimen: a BioSR structure per laser line, its seed and its brightness."""
+    """The specimen: a BioSR structure per laser line, its seed, brightness and bleaching.
+
+    ``Bleaching`` On makes each line's fluorophores fade with the dose the camera's frames
+    give them (:mod:`simulators.bleaching`), by the law of the line's structure
+    (``BleachRate-<structure>`` k₁ and ``BleachSlowRate-<structure>`` k₂ in 1/mJ,
+    ``BleachSlowFraction-<structure>`` f). Setting ``Bleaching`` or ``Seed`` brings an
+    unbleached sample, as does a new ``Structure-<line>`` on its line. ``Dose-mJ-<line>`` and
+    ``BleachedFraction-<line>`` report each line's state.
+    """
 
     structure_405 = _structure(405)
     structure_488 = _structure(488)
     structure_560 = _structure(560)
+    bleach_rate_ccp, bleach_slow_rate_ccp, bleach_slow_fraction_ccp = _bleach_law("ccp")
+    bleach_rate_er, bleach_slow_rate_er, bleach_slow_fraction_er = _bleach_law("er")
+    bleach_rate_mt, bleach_slow_rate_mt, bleach_slow_fraction_mt = _bleach_law("microtubules")
+    bleach_rate_fa, bleach_slow_rate_fa, bleach_slow_fraction_fa = _bleach_law("factin")
+    dose_405, bleached_405 = _line_state(405)
+    dose_488, bleached_488 = _line_state(488)
+    dose_560, bleached_560 = _line_state(560)
 
     def __init__(self) -> None:
         super().__init__()
@@ -524,7 +588,18 @@ class SimSample(_OnBench, GenericDevice):
     @seed.setter
     def seed(self, value: int) -> None:
         self.bench.seed = int(value)
+        self.bench.reset_dose()
         self.bench.prepare()
+
+    @pymm_property(allowed_values=("Off", "On"), name="Bleaching")
+    def bleaching(self) -> str:
+        """``On``: fluorophores fade with the dose received; setting it restarts unbleached."""
+        return "On" if self.bench.bleaching_on else "Off"
+
+    @bleaching.setter
+    def bleaching(self, value: str) -> None:
+        self.bench.bleaching_on = str(value) == "On"
+        self.bench.reset_dose()
 
     @pymm_property(limits=(0.01, 100_000.0), name="Photons")
     def photons(self) -> float:

@@ -7,6 +7,10 @@ microscopes in one process stay apart when their ``.cfg`` files name different b
 
 Property sequences emulate TTL triggering: while a sequence runs, frame *i* of the camera
 sequence uses element *i* (cyclically) of every loaded sequence.
+
+With bleaching on (:mod:`.bleaching`), each exposed frame adds its dose to the lines it lights,
+and every line's sample is seen at its current survival. Light between exposures is not
+counted (the engine blanks the AOTF between frames).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
+from .bleaching import DEFAULT_BLEACHING, REFERENCE_PHOTONS, Bleaching, excitation_dose_mj
 from .illumination import Mode
 from .optics import EMISSION_NM, Optics
 from .render import NoiselessSet, render_set
@@ -63,7 +68,11 @@ class Bench:
     structures: dict[int, str] = field(
         default_factory=lambda: {405: "ccp", 488: "microtubules", 560: "er"})
     seed: int = 0
-    photons: float = 100.0  # average photon count at the reference dose
+    photons: float = REFERENCE_PHOTONS  # average photon count at the reference dose
+    #: whether the sample bleaches, each structure's law, and the dose each line has given (mJ)
+    bleaching_on: bool = False
+    bleaching: dict[str, Bleaching] = field(default_factory=lambda: dict(DEFAULT_BLEACHING.items()))
+    dose_mj: dict[int, float] = field(default_factory=lambda: dict.fromkeys(LINES, 0.0))
     sensor_size: int = 512
     users: int = 0
     _render_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -163,6 +172,27 @@ class Bench:
             with self._render_lock:
                 self._render_thread = None
 
+    def line_dose_mj(self, line: int, exposure_ms: float, frame: int | None) -> float:
+        """Return the dose (mJ) ``line`` gives the sample in one frame (0 when blocked)."""
+        if not (self.emission_on[line] and self.aotf_open):
+            return 0.0
+        aotf = float(self.aotf_percent[line].at(frame)) / 100.0
+        return excitation_dose_mj(self.power_mw[line], aotf, exposure_ms)
+
+    def bleaching_law(self, line: int) -> Bleaching | None:
+        """Return the law of the line's structure; ``None`` while bleaching is off."""
+        return self.bleaching[self.structures[line]] if self.bleaching_on else None
+
+    def survival(self, line: int) -> float:
+        """Return the fraction of the line's fluorophores still emitting."""
+        law = self.bleaching_law(line)
+        return 1.0 if law is None else law.survival(self.dose_mj[line])
+
+    def reset_dose(self, line: int | None = None) -> None:
+        """Start from an unbleached sample: on ``line``, or every line."""
+        for ln in LINES if line is None else (line,):
+            self.dose_mj[ln] = 0.0
+
     def line_scale(self, line: int, exposure_ms: float, frame: int | None) -> float:
         """Photon-level multiplier of ``line`` for one frame (0 when no light gets through)."""
         if not (self.emission_on[line] and self.aotf_open):
@@ -175,18 +205,31 @@ class Bench:
         """Pattern state in force for a frame: ``WF`` or an index into the raw set."""
         return self.pattern.at(frame)
 
-    def frame_light(self, exposure_ms: float, frame: int | None) -> Light:
+    def frame_light(self, exposure_ms: float, frame: int | None, expose: bool = False) -> Light:
         """Return every line whose light reaches the sample in ``frame``.
 
         Each comes with its photon-level multiplier and the scene it lights (taken together, so
-        a frame never mixes settings).
+        a frame never mixes settings). While bleaching is on, the multiplier holds the mean
+        survival during the exposure, and ``expose`` adds the frame's dose to each line it
+        lights (the camera's frames do; a look does not).
         """
         lit = []
         for line in LINES:
             if (scale := self.line_scale(line, exposure_ms, frame)) > 0:
+                if (law := self.bleaching_law(line)) is not None:
+                    step = self.line_dose_mj(line, exposure_ms, frame)
+                    scale *= law.mean_survival(self.dose_mj[line], step)
+                    if expose:
+                        self.dose_mj[line] += step
                 key, scene = self.scene_with_key(line)
                 lit.append(LineLight(line, scale, key, scene))
         return tuple(lit)
+
+    def bleached_fractions(self) -> dict[int, float]:
+        """Per line, the fraction of its fluorophores bleached so far (empty when off)."""
+        if not self.bleaching_on:
+            return {}
+        return {line: 1.0 - self.survival(line) for line in LINES}
 
     def frame_key(self, light: Light, state: str, roi: tuple[int, int, int, int]) -> Hashable:
         """Return what decides a frame's expected photons: equal keys, equal images."""
