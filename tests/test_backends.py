@@ -4,6 +4,7 @@ picks what works here and falls back with a warning.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from inference.backends import (
     named_backend,
     select_backend,
 )
+from inference.backends.cpu_choice import candidates, machine_signature
 from inference.backends.onnxruntime_backend import OnnxRuntimeBackend
 from inference.backends.processing_torch import normalise_frames, postprocess_t
 from inference.backends.torch_backend import TorchBackend
@@ -100,9 +102,9 @@ def test_sisr_backend_averages_a_set() -> None:
 
 
 def test_wrong_input_is_refused_with_where_and_what(sim_model: DFCAN) -> None:
-    with pytest.raises(ValueError, match=r"dfcan-sim \(torch-cpu fp32\): needs 9 raw frames"):
+    with pytest.raises(ValueError, match=r"dfcan-sim \(torch-cpu fp32 [^)]*\): needs 9 raw frames"):
         TorchBackend(sim_model, "cpu").reconstruct(_frames(3))
-    with pytest.raises(ValueError, match="torch on cpu runs fp32"):
+    with pytest.raises(ValueError, match="torch on cpu runs fp32 or bf16, not fp16"):
         TorchBackend(sim_model, "cpu", "fp16")
     with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
         named_backend("tensorflow", sim_model)
@@ -116,16 +118,25 @@ def test_gpu_backends_say_why_they_are_unavailable(sim_model: DFCAN) -> None:
         named_backend("torch", sim_model, device="cuda")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU fallback")
-def test_auto_falls_back_to_what_runs_here(sim_model: DFCAN, tmp_path: Path) -> None:
-    with pytest.warns(RuntimeWarning) as warned:
-        backend = select_backend("auto", sim_model, shape=(32, 32), cache_dir=tmp_path)
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU choice")
+def test_auto_without_a_gpu_runs_the_fastest_accurate_cpu_configuration(
+        sim_model: DFCAN, tmp_path: Path) -> None:
+    backend = select_backend("auto", sim_model, shape=(32, 32), cache_dir=tmp_path)
     assert isinstance(backend, FallbackBackend) and isinstance(backend, Reconstructor)
-    assert backend.description == "onnxruntime fp32"
-    assert [label for label, _ in backend.skipped] == ["tensorrt-cuda fp16", "torch-cuda fp16"]
-    messages = " | ".join(str(w.message) for w in warned)
-    assert "tensorrt-cuda fp16 unavailable" in messages and "torch-cuda fp16" in messages
+    assert backend.skipped == []  # no GPU backend is tried where there is no GPU
+    # the candidates were timed once here and recorded, fastest first
+    recorded = json.loads((tmp_path / "cpu_choice.json").read_text())
+    entry = recorded[machine_signature()]["32"]
+    assert set(entry["ms"]) == set(candidates()) and entry["order"][0] == min(
+        entry["ms"], key=entry["ms"].get)
+    expected = {"onnxruntime-fp32": "onnxruntime fp32", "torch-fp32": "torch-cpu fp32",
+                "torch-bf16": "torch-cpu bf16"}[entry["order"][0]]
+    assert backend.description.startswith(expected)
     assert backend.reconstruct(_frames(9, 32, 32)).shape == (64, 64)
+    # a later auto reads the record instead of timing again
+    stamp = (tmp_path / "cpu_choice.json").stat().st_mtime_ns
+    select_backend("auto", sim_model, shape=(32, 32), cache_dir=tmp_path)
+    assert (tmp_path / "cpu_choice.json").stat().st_mtime_ns == stamp
 
 
 class _OutOfMemoryOnRun(TorchBackend):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,11 +47,9 @@ def test_predict_on_a_backend_equals_the_reference(
     np.save(tmp_path / "raw.npy", _stack())
     out = tmp_path / "sr.npy"
     device = ["--device", "cpu"] if backend == "torch" else []
-    falls_back = backend == "auto"
-    with pytest.warns(RuntimeWarning) if falls_back else nullcontext():
-        code = main(["predict", "--weights", str(sim_weights), "--input",
-                     str(tmp_path / "raw.npy"), "--output", str(out), "--backend", backend,
-                     *device])
+    code = main(["predict", "--weights", str(sim_weights), "--input",
+                 str(tmp_path / "raw.npy"), "--output", str(out), "--backend", backend,
+                 *device])
     assert code == 0
     printed = capsys.readouterr().out
     assert " on " in printed and "fp32" in printed
@@ -92,7 +89,7 @@ def test_compile_exports_once_into_the_cache(
             "--backend", "onnxruntime"]
     assert main(args) == 0
     assert "prepared 32x48 on onnxruntime fp32" in capsys.readouterr().out
-    graphs = list((cache / "onnx").glob("*-9x32x48-fp32.onnx"))
+    graphs = list((cache / "onnx").glob("*-9x32x48-fp32*.onnx"))
     assert len(graphs) == 1
     stamp = graphs[0].stat().st_mtime_ns
     assert main(args) == 0
@@ -107,14 +104,25 @@ def test_shapes_parse_or_say_what_is_expected() -> None:
         parse_shape("0x4")
 
 
-def test_bench_writes_json_and_a_chart(sim_weights: Path, tmp_path: Path) -> None:
+def test_bench_writes_json_and_a_chart(sim_weights: Path, tmp_path: Path, cache: Path) -> None:
     out = tmp_path / "bench.json"
+    configs = ["torch-fp32", "torch-bf16", "onnxruntime-fp32", "onnxruntime-int8"]
     assert main(["bench", "--weights", str(sim_weights), "--sizes", "16", "--repeats", "2",
-                 "--warmup", "0", "--device", "cpu", "--output", str(out)]) == 0
+                 "--warmup", "0", "--device", "cpu", "--output", str(out),
+                 "--configs", *configs]) == 0
     result = json.loads(out.read_text())
     rows = {r["config"]: r for r in result["results"]}
-    assert set(rows) == {"torch-eager-fp32", "torch-matmul-fp32", "onnxruntime-fp32"}
+    assert set(rows) == {"torch-eager-fp32", *configs}
     assert rows["torch-eager-fp32"]["ratio_to_eager_fp32"] == 1.0
+    # the output error against the reference network, per configuration
+    assert rows["torch-fp32"]["max_abs_error"] < 1e-5
+    assert rows["onnxruntime-fp32"]["max_abs_error"] < 1e-5
+    assert 0 < rows["torch-bf16"]["max_abs_error"] < 2e-3
+    assert rows["onnxruntime-int8"]["max_abs_error"] > 0
+    # the fastest accurate one is what auto now runs on this machine
+    accurate = {c: rows[c]["p50_ms"] for c in ("torch-fp32", "onnxruntime-fp32", "torch-bf16")}
+    assert result["auto_cpu_choice"] == {"16": min(accurate, key=accurate.get)}
+    assert (cache / "cpu_choice.json").is_file()
     for row in rows.values():
         assert row["p99_ms"] >= row["p50_ms"] > 0 and row["gflop_per_frame"] > 0
         assert row["share_of_matmul_rate"] > 0

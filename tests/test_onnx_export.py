@@ -34,7 +34,8 @@ def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("height", "width", "size_psc"),
-    [(64, 64, 32), (96, 64, 32), (80, 48, 32), (40, 24, None), (33, 35, None), (32, 32, 32)],
+    [(64, 64, 32), (96, 64, 32), (80, 48, 32), (40, 24, None), (33, 35, None), (32, 32, 32),
+     (128, 96, 32), (40, 48, 16)],
 )
 def test_matmul_dft_fca_equals_the_fft_layer(height: int, width: int, size_psc: int | None) -> None:
     torch.manual_seed(0)
@@ -50,6 +51,9 @@ def test_only_sampled_frequencies_and_half_the_columns_are_computed() -> None:
     assert len(plan.row_freqs) == 128 and (plan.row_freqs % 4 == 0).all()
     assert len(plan.col_freqs) == 65 and plan.col_freqs.max() == 256  # 0 … W/2 only
     assert plan.resize is None  # sampling, folded into the frequencies
+    # every 4th frequency of 512 samples = the DFT of the input folded to 128 samples
+    assert (plan.fold_rows, plan.fold_cols, plan.dft_height, plan.dft_width) == (4, 4, 128, 128)
+    assert plan.macs_per_channel == plan_spectrum(128, 128, None).macs_per_channel
     full = plan_spectrum(128, 128, None)
     assert len(full.col_freqs) == 65 and len(full.row_freqs) == 128
 

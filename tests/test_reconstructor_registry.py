@@ -88,7 +88,8 @@ def test_each_dlsr_name_builds_on_a_backend(name: str, weights: Path, model: str
     assert isinstance(built.reconstructor, Reconstructor)
     assert built.info == {"method": name, "model": model, "weights": weights.name,
                           "weights_sha256": file_sha256(weights), "scale": 2,
-                          "in_channels": channels, "backend": "torch-cpu fp32"}
+                          "in_channels": channels,
+                          "backend": "torch-cpu fp32 rfft-fold subpixel-conv"}
 
 
 def test_every_name_is_known() -> None:
@@ -178,8 +179,8 @@ def test_channel_reconstructor_goes_through_the_registry(
                                 "pattern": None})]
     assert list(info) == ["method", "model", "weights", "weights_sha256", "scale",
                           "in_channels", "backend"]
-    assert (info["method"], info["model"], info["backend"]) == ("dfcan", "dfcan-sim",
-                                                                "torch-cpu fp32")
+    assert (info["method"], info["model"], info["backend"]) == (
+        "dfcan", "dfcan-sim", "torch-cpu fp32 rfft-fold subpixel-conv")
     assert recon.reconstruct(_frames()).shape == (64, 64)
     assert channel_reconstructor(protocol, protocol.channels[1], None) is None
     assert len(calls) == 1

@@ -20,13 +20,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inference.backends.cpu_choice import ACCURATE, CANDIDATES, record_choice
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["BASELINE", "CPU_SIZES", "GPU_SIZES", "Config", "benchmark", "configurations",
-           "machine", "plot"]
+__all__ = ["ACCURATE", "BASELINE", "CPU_SIZES", "GPU_SIZES", "Config", "benchmark",
+           "configurations", "machine", "plot", "test_inputs"]
 
-CPU_SIZES = (128, 256)
+CPU_SIZES = (128, 256, 512)
 GPU_SIZES = (256, 512, 1024)
 BASELINE = "torch-eager-fp32"
 
@@ -39,16 +41,24 @@ class Config:
     make: Callable[[], Any]
 
 
-def configurations(model: Any, device: str, cache_dir: Path) -> list[Config]:
-    """Return the configurations benchmarked on ``device``, the baseline first."""
+def configurations(model: Any, device: str, cache_dir: Path,
+                   calibration: list[Any] | None = None) -> list[Config]:
+    """Return the configurations benchmarked on ``device``, the baseline first.
+
+    ``calibration``: the inputs int8 is calibrated on (not the ones its error is measured on).
+    """
     from inference.backends.onnxruntime_backend import OnnxRuntimeBackend
     from inference.backends.torch_backend import TorchBackend
 
     if device == "cpu":
         return [
             Config(BASELINE, lambda: TorchBackend(model, "cpu", dft="fft")),
-            Config("torch-matmul-fp32", lambda: TorchBackend(model, "cpu")),
+            Config("torch-fp32", lambda: TorchBackend(model, "cpu")),
+            Config("torch-bf16", lambda: TorchBackend(model, "cpu", "bf16")),
+            Config("torch-fp32-compile", lambda: TorchBackend(model, "cpu", compile="default")),
             Config("onnxruntime-fp32", lambda: OnnxRuntimeBackend(model, cache_dir=cache_dir)),
+            Config("onnxruntime-int8", lambda: OnnxRuntimeBackend(
+                model, "int8", cache_dir=cache_dir, calibration=calibration)),
         ]
 
     def torch_cfg(precision: str, cl: bool, graphs: bool, compile: str | None = None) -> Config:
@@ -132,9 +142,38 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def test_inputs(size: int, channels: int, reference: Any | None) -> tuple[Any, Any]:
+    """The input the error is measured on and a different one int8 is calibrated on.
+
+    ``reference`` (a 2-D image, e.g. the golden input) is mirrored out to ``size²`` and min–max
+    normalised; the calibration input is the same image transposed and flipped (other content,
+    the same statistics). Without one: smooth random images.
+    """
+    import numpy as np
+
+    def normalised(image: Any) -> Any:
+        image = np.asarray(image, np.float64)
+        reps = (-(-size // image.shape[0]), -(-size // image.shape[1]))
+        tile = np.block([[image if (i + j) % 2 == 0 else image[::-1, ::-1]
+                          for j in range(reps[1])] for i in range(reps[0])])[:size, :size]
+        tile = (tile - tile.min()) / (np.ptp(tile) + 1e-12)
+        return np.repeat(tile[None, None], channels, axis=1).astype(np.float32)
+
+    if reference is None:
+        rng = np.random.default_rng(0)
+        from numpy.fft import irfft2, rfft2
+
+        noise = rng.random((size, size))
+        ky = np.fft.fftfreq(size)[:, None]
+        kx = np.fft.rfftfreq(size)[None, :]
+        reference = irfft2(rfft2(noise) * np.exp(-(ky**2 + kx**2) / 0.01), s=(size, size))
+    reference = np.asarray(reference)
+    return normalised(reference), normalised(reference.T[::-1])
+
+
 def time_config(config: Config, model: Any, size: int, device: str, warmup: int,
-                repeats: int) -> dict[str, Any]:
-    """Build, warm up and time one configuration at one size."""
+                repeats: int, x_np: Any) -> tuple[dict[str, Any], Any]:
+    """Build, warm up and time one configuration at one size; return the row and its output."""
     import numpy as np
     import torch
 
@@ -144,8 +183,7 @@ def time_config(config: Config, model: Any, size: int, device: str, warmup: int,
     backend = config.make()
     backend.prepare(size, size)
     build_s = time.perf_counter() - start
-    rng = np.random.default_rng(0)
-    x_np = rng.random((1, model.config.in_channels, size, size), dtype=np.float32)
+    output = np.asarray(backend.infer(x_np), np.float32)
     if isinstance(backend, TorchBackend):
         x = torch.from_numpy(x_np).to(backend.device)
 
@@ -172,7 +210,7 @@ def time_config(config: Config, model: Any, size: int, device: str, warmup: int,
         "mean_ms": float(statistics.fmean(ms)),
         "frames_per_s": float(1e3 / np.percentile(ms, 50)),
         "runs": repeats,
-    }
+    }, output
 
 
 def describe(row: dict[str, Any]) -> str:
@@ -182,7 +220,8 @@ def describe(row: dict[str, Any]) -> str:
         return f"{head} failed: {row['error']}"
     return (f"{head} p50 {row['p50_ms']:9.2f} ms  p99 {row['p99_ms']:9.2f} ms  "
             f"{row['frames_per_s']:8.1f} fps  ×{row['ratio_to_eager_fp32'] or 0:5.2f}  "
-            f"{100 * row['share_of_matmul_rate']:5.1f}% of matmul rate")
+            f"{100 * row['share_of_matmul_rate']:5.1f}% of matmul rate  "
+            f"max|Δ| {row.get('max_abs_error', float('nan')):.1e}")
 
 
 def machine(device: str) -> dict[str, Any]:
@@ -211,8 +250,13 @@ def machine(device: str) -> dict[str, Any]:
 
 def benchmark(model: Any, sizes: list[int], device: str, *, warmup: int,
               repeats_for: Callable[[int], int], labels: list[str] | None = None,
-              weights: str = "") -> dict[str, Any]:
-    """Time every configuration (or those in ``labels``, plus the baseline) at each size."""
+              weights: str = "", reference: Any | None = None,
+              reference_name: str = "smooth random image") -> dict[str, Any]:
+    """Time every configuration (or those in ``labels``, plus the baseline) at each size.
+
+    Each row also holds the output's max abs error against the baseline's on the same input
+    (``reference`` mirrored out to the size; see :func:`test_inputs`).
+    """
     from rich.progress import Progress
 
     info = machine(device)
@@ -222,7 +266,9 @@ def benchmark(model: Any, sizes: list[int], device: str, *, warmup: int,
                       if k not in ("size", "peak")))
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        configs = configurations(model, device, Path(tmp))
+        calibrations: list[Any] = []
+        chosen: dict[int, str] = {}
+        configs = configurations(model, device, Path(tmp), calibrations)
         if labels:
             unknown = set(labels) - {c.label for c in configs}
             if unknown:
@@ -234,13 +280,21 @@ def benchmark(model: Any, sizes: list[int], device: str, *, warmup: int,
             for size in sizes:
                 flops = network_flops(model, size)
                 baseline_ms: float | None = None
+                baseline_out = None
+                x_np, calibration = test_inputs(size, model.config.in_channels, reference)
+                calibrations[:] = [calibration]
                 for config in configs:
                     progress.update(task, description=f"{size}² {config.label}")
                     row: dict[str, Any] = {"size": size, "config": config.label,
                                            "gflop_per_frame": flops / 1e9}
                     try:
-                        row.update(time_config(config, model, size, device, warmup,
-                                               repeats_for(size)))
+                        timing, output = time_config(config, model, size, device, warmup,
+                                                     repeats_for(size), x_np)
+                        row.update(timing)
+                        if config.label == BASELINE:
+                            baseline_out = output
+                        if baseline_out is not None:
+                            row["max_abs_error"] = float(abs(output - baseline_out).max())
                     except Exception as exc:  # a configuration that fails is recorded
                         row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
                         traceback.print_exc(limit=2)
@@ -253,6 +307,16 @@ def benchmark(model: Any, sizes: list[int], device: str, *, warmup: int,
                     progress.console.print(describe(row), soft_wrap=True)
                     rows.append(row)
                     progress.advance(task)
+                if device == "cpu":
+                    accurate = {r["config"]: r["p50_ms"] for r in rows
+                                if r["size"] == size and r["config"] in CANDIDATES
+                                and r.get("max_abs_error", 1.0) <= ACCURATE}
+                    if accurate:
+                        from inference.backends.base import default_cache_dir
+
+                        order = record_choice(default_cache_dir(), size, accurate, "livesr bench")
+                        progress.console.print(f"{size}²: auto on this CPU now runs {order[0]}")
+                        chosen[size] = order[0]
     return {
         "benchmark": "DFCAN forward per frame, batch 1, normalised input on the device",
         "model": {"weights": weights, **model.config.model_dump()},
@@ -260,13 +324,18 @@ def benchmark(model: Any, sizes: list[int], device: str, *, warmup: int,
             f"per point: build, {warmup} warm-up frames, then timed frames; p50/p99 of ms per "
             "frame (CUDA synchronised per frame); ratio = eager fp32 p50 / p50 in this run; "
             "share = FLOPs per frame (convs + matmuls, torch FLOP counter) / p50 / the dense "
-            f"matmul rate measured in this run ({rate['size']}², best dtype)"
+            f"matmul rate measured in this run ({rate['size']}², best dtype); max_abs_error = "
+            "max |output − baseline output| (sigmoid output, before post-processing) on "
+            f"{reference_name} mirrored out to the size; int8 calibrated on the same image "
+            "transposed and flipped"
         ),
+        "accuracy_bound": ACCURATE,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": device,
         "machine": info,
         "matmul_flops_per_s": rate,
         "results": rows,
+        "auto_cpu_choice": {str(k): v for k, v in chosen.items()},
     }
 
 

@@ -6,11 +6,13 @@ or for ``auto`` a :class:`FallbackBackend` over :data:`AUTO_ORDER`. Reconstructo
 name (DFCAN, Wiener-SIM, wide field) one level up, in
 :func:`inference.registry.build_reconstructor`, which calls :func:`select_backend`.
 
-``auto`` tries, in order: TensorRT (fp16), PyTorch on CUDA (fp16, CUDA graphs), ONNX Runtime on
-the CPU, PyTorch on the CPU. A backend that cannot be made (library or GPU missing), cannot be
-built for the shape, or fails while running (out of memory, a driver error) is skipped with a
-warning naming it and why, and the next one takes the set. Wrong input (a ValueError, e.g. the
-wrong number of frames) is the caller's error and is raised, not retried.
+``auto`` tries, in order: TensorRT (fp16), PyTorch on CUDA (fp16, CUDA graphs), then the accurate
+CPU configurations fastest first on this machine (:mod:`inference.backends.cpu_choice`: ONNX
+Runtime fp32, PyTorch fp32, PyTorch bf16 where the CPU has bf16 instructions; measured once per
+machine and shape, or by ``livesr bench``). A backend that cannot be made (library or GPU
+missing), cannot be built for the shape, or fails while running (out of memory, a driver error)
+is skipped with a warning naming it and why, and the next one takes the set. Wrong input (a
+ValueError, e.g. the wrong number of frames) is the caller's error and is raised, not retried.
 """
 
 from __future__ import annotations
@@ -233,11 +235,13 @@ def select_backend(
             backend.prepare(*shape)
         return backend
     factories: list[tuple[str, Callable[[], InferenceBackend]]] = []
+    if order is AUTO_ORDER and _cpu_only(device):
+        order = _cpu_order(model, shape, cache_dir, precision)
     for backend_name, dev, default_precision in order:
         if device is not None and not dev.startswith(device.split(":")[0]):
             continue
         chosen = precision or default_precision
-        if dev == "cpu" and chosen != "fp32":
+        if dev == "cpu" and chosen != default_precision:
             continue
 
         def make(b: str = backend_name, d: str = dev, p: str = chosen) -> InferenceBackend:
@@ -248,3 +252,28 @@ def select_backend(
     if not factories:
         raise ValueError(f"no backend runs precision {precision} on {device}")
     return FallbackBackend(factories, shape)
+
+
+def _cpu_only(device: str | None) -> bool:
+    """Whether ``auto`` will run on the CPU (asked for, or no GPU here)."""
+    if device is not None:
+        return device == "cpu"
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def _cpu_order(model: DFCAN, shape: tuple[int, int] | None, cache_dir: str | Path | None,
+               precision: str | None) -> tuple[tuple[str, str, str], ...]:
+    """``auto``'s CPU candidates, fastest accurate first on this machine."""
+    from pathlib import Path
+
+    from inference.backends.base import default_cache_dir
+    from inference.backends.cpu_choice import CANDIDATES, ordered
+
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    def make(name: str, chosen: str) -> InferenceBackend:
+        return named_backend(name, model, device="cpu", precision=chosen, cache_dir=cache)
+
+    labels = ordered(make, model.config.in_channels, shape, cache, measure=precision is None)
+    return tuple((CANDIDATES[label][0], "cpu", CANDIDATES[label][1]) for label in labels)

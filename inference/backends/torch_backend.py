@@ -21,6 +21,9 @@ from inference.backends.errors import BackendUnavailable
 from inference.backends.export_onnx import DTYPES
 from inference.backends.processing_torch import normalise_frames, postprocess_t
 from inference.models.dft import with_matmul_dft
+from inference.models.fft_fca import with_fft_fold
+from inference.models.mixed_precision import with_bf16_block_convs
+from inference.models.subpixel_conv import with_subpixel_conv
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -86,10 +89,18 @@ class TorchBackend(InferenceBackend):
     Args:
         model: the DFCAN (its weights are copied, not changed).
         device: ``"cuda"`` (``"cuda:1"`` …) or ``"cpu"``.
-        precision: ``fp32``, ``fp16`` or ``bf16`` (half precisions need CUDA).
-        dft: ``"matmul"`` (the FCA spectrum by matrix products, one network per shape) or
-            ``"fft"`` (the reference network, as trained).
+        precision: ``fp32``, ``fp16`` or ``bf16`` (fp16 needs CUDA). bf16 on the CPU runs the
+            FCABs' convolutions in bfloat16 and the rest in float32
+            (:mod:`inference.models.mixed_precision`); it is fast only where the CPU has bf16
+            instructions (AVX-512 BF16, AMX).
+        dft: ``"matmul"`` (the FCA spectrum by matrix products, one network per shape; the
+            CUDA default), ``"rfft-fold"`` (a real FFT of the folded map at the sampled
+            frequencies only, :mod:`inference.models.fft_fca`; the CPU default) or ``"fft"``
+            (the reference network, as trained).
         channels_last, cuda_graphs: default on for CUDA.
+        subpixel_conv: run the last conv before ``depth_to_space``
+            (:mod:`inference.models.subpixel_conv`; the same output); default on for the CPU
+            but for the reference network.
         compile: a ``torch.compile`` mode (``"max-autotune"``, ``"default"``) or None.
         postprocess: apply the official post-processing (else return the sigmoid output).
         ring: pinned upload buffers per shape (CUDA).
@@ -101,10 +112,11 @@ class TorchBackend(InferenceBackend):
         device: str | torch.device = "cuda",
         precision: str = "fp32",
         *,
-        dft: str = "matmul",
+        dft: str | None = None,
         channels_last: bool | None = None,
         cuda_graphs: bool | None = None,
         compile: str | None = None,
+        subpixel_conv: bool | None = None,
         postprocess: bool = True,
         ring: int = 3,
     ) -> None:
@@ -115,16 +127,20 @@ class TorchBackend(InferenceBackend):
             raise BackendUnavailable("torch-cuda: CUDA is not available here")
         if self.device.type not in ("cuda", "cpu"):
             raise ValueError(f"torch backend runs on cuda or cpu, not {self.device}")
-        if not cuda and precision != "fp32":
-            raise ValueError(f"torch on cpu runs fp32, not {precision}")
-        if dft not in ("matmul", "fft"):
-            raise ValueError(f"dft must be 'matmul' or 'fft', got {dft!r}")
+        if not cuda and precision not in ("fp32", "bf16"):
+            raise ValueError(f"torch on cpu runs fp32 or bf16, not {precision}")
+        dft = dft or ("matmul" if cuda else "rfft-fold")
+        if dft not in ("matmul", "rfft-fold", "fft"):
+            raise ValueError(f"dft must be 'matmul', 'rfft-fold' or 'fft', got {dft!r}")
         self.kind = f"torch-{self.device.type}"  # type: ignore[misc]
         self.dft = dft
         self.channels_last = cuda if channels_last is None else channels_last
         self.cuda_graphs = cuda if cuda_graphs is None else (cuda_graphs and cuda)
         self.compile_mode = compile
-        self.dtype = DTYPES[precision]
+        self.subpixel_conv = (not cuda and dft != "fft") if subpixel_conv is None \
+            else subpixel_conv
+        # bf16 on the CPU: float32 network with its FCAB convolutions in bfloat16
+        self.dtype = torch.float32 if not cuda else DTYPES[precision]
         self.ring = ring
         self._runners: dict[tuple[int, int], Runner | GraphRunner] = {}
         self._buffers: dict[tuple[Any, ...], list[Tensor]] = {}
@@ -139,10 +155,12 @@ class TorchBackend(InferenceBackend):
     def description(self) -> str:
         """``kind precision`` and the options in use, e.g. ``"torch-cuda fp16 channels_last"``."""
         options = [self.precision]
-        if self.dft == "fft":
-            options.append("fft")
+        if self.dft != "matmul":
+            options.append(self.dft)
         if self.channels_last:
             options.append("channels_last")
+        if self.subpixel_conv:
+            options.append("subpixel-conv")
         if self.cuda_graphs:
             options.append("cuda-graphs")
         if self.compile_mode:
@@ -153,9 +171,17 @@ class TorchBackend(InferenceBackend):
 
     def network(self, height: int, width: int) -> nn.Module:
         """Return the network for one input shape on this device, in this precision and layout."""
-        net = with_matmul_dft(self.model, height, width) if self.dft == "matmul" \
-            else copy.deepcopy(self.model)
+        if self.dft == "matmul":
+            net = with_matmul_dft(self.model, height, width)
+        elif self.dft == "rfft-fold":
+            net = with_fft_fold(self.model, height, width)
+        else:
+            net = copy.deepcopy(self.model)
+        if self.subpixel_conv:
+            net = with_subpixel_conv(net)
         net = net.to(device=self.device, dtype=self.dtype).eval()
+        if self.device.type == "cpu" and self.precision == "bf16":
+            net = with_bf16_block_convs(net).eval()
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return net

@@ -8,8 +8,11 @@ Writes JSON and a PNG bar chart.
 
 On a GPU (default sizes 256, 512, 1024): torch eager fp32, then the matmul-DFT network in fp16
 and bf16 with channels_last, CUDA graphs and torch.compile (max-autotune) added one at a time,
-and TensorRT fp16 when it is installed. On the CPU (default sizes 128, 256): torch eager fp32,
-torch with the matmul DFT, ONNX Runtime.
+and TensorRT fp16 when it is installed. On the CPU (default sizes 128, 256, 512): torch eager
+fp32 (the reference network), torch fp32 (FCA by a real FFT of the folded map, last conv before
+depth_to_space), torch bf16 (its FCAB convolutions in bfloat16), torch.compile, ONNX Runtime fp32
+and int8. Each row holds its output's max abs error against the reference network's; on the
+CPU the fastest configuration within 2e-3 is recorded as this machine's choice for ``auto``.
 """
 
 from __future__ import annotations
@@ -56,6 +59,10 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: cuda when available")
     parser.add_argument("--output", type=Path, default=None,
                         help="JSON path (default benchmarks/results/inference_<device>.json)")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="image the output error is measured on (.npy, .tif, .mrc; mirrored "
+                        "out to each size), e.g. the golden input; default: a smooth random "
+                        "image")
     parser.add_argument("--no-plot", action="store_true")
 
 
@@ -92,10 +99,24 @@ def run(args: argparse.Namespace) -> int:
     def repeats_for(size: int) -> int:
         if args.repeats:
             return int(args.repeats)
-        return 100 if gpu else max(2, 5 - 2 * (size // 256))
+        return 100 if gpu else max(3, 7 - 2 * (size // 256))
 
+    reference = None
+    if args.reference is not None:
+        import numpy as np
+
+        from inference.predict.image_io import read_image
+
+        reference = np.squeeze(np.load(args.reference) if args.reference.suffix == ".npy"
+                               else read_image(args.reference))
+        if reference.ndim == 3:
+            reference = reference.mean(axis=0)
+        if reference.ndim != 2:
+            raise ValueError(f"--reference {args.reference}: not a 2-D image "
+                             f"(shape {reference.shape})")
     result = benchmark(model, sizes, device, warmup=warmup, repeats_for=repeats_for,
-                       labels=args.configs, weights=weights)
+                       labels=args.configs, weights=weights, reference=reference,
+                       reference_name=str(args.reference or "a smooth random image"))
     result["command"] = "livesr bench " + " ".join(
         sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:])
     output.parent.mkdir(parents=True, exist_ok=True)

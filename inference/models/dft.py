@@ -8,6 +8,10 @@ every TensorRT version, and runs as plain GEMMs on a GPU (no FFT graph breaks).
 - only the frequencies the layer uses are computed: with the official spectrum resize to
   ``size_psc`` (TF1 legacy bilinear), the rows and columns it samples; at integer ratios that is
   every (H/size_psc)-th frequency;
+- when every needed frequency along an axis is a multiple of ``f`` (``f`` dividing the side),
+  the input is first folded along it: its ``f`` blocks are summed and the DFT runs on the folded
+  samples (``F[f·k] = Σ_{n<H/f} (Σ_j x[n + j·H/f]) e^{-2πi k n/(H/f)}``, exact). At 256² → 128
+  both products shrink 2–4×, at 512² → 128 by 4–16×;
 - a real input needs half the columns: ``|F[u, v]| = |F[-u, -v]|``, the other half is gathered;
 - the DFT matrices are scaled by 1/√H and 1/√W, so intermediate values stay within float16's
   range; the amplitude is taken in float32 and the factor ``(HW)^(γ/2)`` is folded into the weights
@@ -31,7 +35,7 @@ from inference.models.fca import FCALayer, legacy_bilinear_indices
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MatmulDFTFCA", "SpectrumPlan", "plan_spectrum", "with_matmul_dft"]
+__all__ = ["MatmulDFTFCA", "SpectrumPlan", "fold_axis", "plan_spectrum", "with_matmul_dft"]
 
 
 class SpectrumPlan:
@@ -39,8 +43,10 @@ class SpectrumPlan:
 
     Attributes
     ----------
-        row_freqs, col_freqs: the frequencies computed (columns: canonical half when the
-            half-spectrum pays off).
+        row_freqs, col_freqs: the frequencies computed, of the input's grid (columns: canonical
+            half when the half-spectrum pays off).
+        fold_rows, fold_cols: blocks summed along each axis before the DFT (1: none); the DFT
+            then runs on ``dft_height × dft_width`` samples.
         gather: flat indices into the computed ``(rows, cols)`` amplitude that give the
             (shifted, needed) spectrum, or None when the computed one is already it.
         resize: ``(y0, y1, y_lerp, x0, x1, x_lerp)`` TF1 legacy bilinear over the gathered
@@ -57,7 +63,12 @@ class SpectrumPlan:
         need_cols = cols_x0 if exact else np.unique(np.concatenate([cols_x0, cols_x1]))
         u = (need_rows + height // 2) % height
         v = (need_cols + width // 2) % width
-        self.row_freqs, self.col_freqs, self.gather = _half_spectrum(u, v, height, width)
+        self.fold_rows, self.fold_cols = _fold(u, height), _fold(v, width)
+        self.dft_height, self.dft_width = height // self.fold_rows, width // self.fold_cols
+        rows, cols, self.gather = _half_spectrum(
+            u // self.fold_rows, v // self.fold_cols, self.dft_height, self.dft_width)
+        self.dft_row_freqs, self.dft_col_freqs = rows, cols
+        self.row_freqs, self.col_freqs = rows * self.fold_rows, cols * self.fold_cols
         self.out_rows, self.out_cols = len(u), len(v)
         if exact:
             self.resize: tuple[np.ndarray, ...] | None = None
@@ -73,14 +84,28 @@ class SpectrumPlan:
 
     @property
     def macs_per_channel(self) -> int:
-        """Multiply-accumulates of the two DFT products for one channel."""
+        """Multiply-accumulates of the two DFT products for one channel (after the fold)."""
         nu, nv = len(self.row_freqs), len(self.col_freqs)
-        return self.height * self.width * 2 * nv + 2 * nu * self.height * 2 * nv
+        h, w = self.dft_height, self.dft_width
+        return h * w * 2 * nv + 2 * nu * h * 2 * nv
 
 
 def plan_spectrum(height: int, width: int, size_psc: int | None) -> SpectrumPlan:
     """Plan the frequencies and assembly steps of the FCA spectrum of a ``height × width`` input."""
     return SpectrumPlan(height, width, size_psc)
+
+
+def fold_axis(x: Tensor, dim: int, fold: int, size: int) -> Tensor:
+    """Sum the ``fold`` consecutive blocks of ``size`` along ``dim`` (adds of views)."""
+    if fold == 1:
+        return x
+    blocks = [x.narrow(dim, j * size, size) for j in range(fold)]
+    return sum(blocks[1:], start=blocks[0])
+
+
+def _fold(freqs: np.ndarray, n: int) -> int:
+    """Return the largest ``f`` dividing ``n`` that divides every frequency in ``freqs``."""
+    return math.gcd(n, *(int(f) for f in freqs))
 
 
 def _axis_samples(n: int, size_psc: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,14 +150,15 @@ def _half_spectrum(
     return rows, cols, None if identity else flat.ravel()
 
 
-def _dft_matrix(n: int, freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _dft_matrix(n: int, freqs: np.ndarray, scale_n: int | None = None,
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``cos`` and ``sin`` of ``2π f k / n`` for frequencies ``f`` (rows), samples ``k``.
 
-    Both scaled by 1/√n (float64).
+    Both scaled by 1/√scale_n (default n; float64).
     """
     k = np.arange(n)
     phase = 2 * np.pi * (np.outer(freqs, k) % n) / n  # exact integers before the division
-    scale = 1 / math.sqrt(n)
+    scale = 1 / math.sqrt(scale_n or n)
     return np.cos(phase) * scale, np.sin(phase) * scale
 
 
@@ -166,8 +192,9 @@ class MatmulDFTFCA(nn.Module):
             self.conv.weight.mul_(float(n) ** (fca.gamma / 2))
         self.eps = 1e-8 / math.sqrt(n)
         self.nu, self.nv = len(plan.row_freqs), len(plan.col_freqs)
-        cos_w, sin_w = _dft_matrix(width, plan.col_freqs)
-        cos_h, sin_h = _dft_matrix(height, plan.row_freqs)
+        # on the folded grid, scaled by 1/√(H·W) of the input all the same
+        cos_w, sin_w = _dft_matrix(plan.dft_width, plan.dft_col_freqs, width)
+        cos_h, sin_h = _dft_matrix(plan.dft_height, plan.dft_row_freqs, height)
         # x @ cols -> [x·cos | x·sin]; rows @ y -> [cos·y ; sin·y]
         self.register_buffer("cols", _f32(np.concatenate([cos_w, sin_w]).T))
         self.register_buffer("rows", _f32(np.concatenate([cos_h, sin_h])))
@@ -206,6 +233,9 @@ class MatmulDFTFCA(nn.Module):
                 f"this FCA was built for {self.height}×{self.width} inputs, got "
                 f"{x.shape[-2]}×{x.shape[-1]}"
             )
+        plan = self.plan
+        x = fold_axis(fold_axis(x, -2, plan.fold_rows, plan.dft_height),
+                      -1, plan.fold_cols, plan.dft_width)
         y = torch.matmul(x, self.cols.to(x.dtype))  # (N, C, H, 2nv)
         z = torch.matmul(self.rows.to(x.dtype), y)  # (N, C, 2nu, 2nv)
         nu, nv = self.nu, self.nv

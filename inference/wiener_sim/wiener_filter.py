@@ -1,13 +1,17 @@
 """Band separation, shifting and generalised Wiener combination, on NumPy or PyTorch arrays.
 
 Everything that depends only on the calibration is computed once in a
-:class:`ReconstructionPlan`: the separation matrices; each band's pre-filter, the numerator of
-the generalised Wiener filter (the conjugate of its OTF times its amplitude, and the zero-order
-notch), applied in the band's own frequency frame; the phase ramps that shift the bands in real
-space; and one post-filter on the output grid, the Gaussian apodization over the reconstructed
-OTF support divided by the Wiener denominator ``Σ|OTF_m(k + m·p)|² + w²`` (zero outside the
-support). A set then costs its frames' FFTs, one small matrix product, one inverse FFT on the
-output grid per band pair and for the summed zero orders, and one real FFT pair.
+:class:`ReconstructionPlan`: the separation matrices; each band's filter, applied in the band's
+own frequency frame: the numerator of the generalised Wiener filter (the conjugate of its OTF
+times its amplitude, and the zero-order notch) times the post-filter taken where the band lands
+once shifted (the Gaussian apodization over the reconstructed OTF support divided by the Wiener
+denominator ``Σ|OTF_m(k + m·p)|² + w²``, zero outside the support); and the phase ramps that
+shift the bands in real space. The frames are multiplied by ``(−1)^(y+x)`` with their edge taper,
+so their spectra come out centred and each band is zero-padded by one copy into the corner of a
+reused buffer (the ramps undo the half-grid shift). A set then costs its frames' FFTs, one small
+matrix product, one inverse FFT on the output grid per band pair and for the summed zero orders,
+and one real FFT pair that cuts the result back to the support (the ramps' edge taper spreads
+each band a little beyond it).
 
 Output pixel (0, 0) covers the top-left scale × scale part of camera pixel (0, 0), as in the
 simulator's ground truth and DFCAN's depth-to-space.
@@ -80,6 +84,23 @@ class NumpyBackend:
         """Compute the real FFT over the last two axes."""
         return sfft.rfft2(x, workers=self.workers)
 
+    def ifft2_copy(self, x: Any) -> Any:
+        """Inverse FFT over the last two axes into a new array (``x`` is kept)."""
+        return sfft.ifft2(x, workers=self.workers)
+
+    def combine(self, images: Any, ramp_y: Any, ramp_x: Any) -> Any:
+        """``Re(Σ_b images[b] · ramp_y[b][:, None] · ramp_x[b][None, :])``, (H, W) float32.
+
+        ``images`` is overwritten.
+        """
+        images *= ramp_x[:, None, :]
+        total = images[0] * ramp_y[0][:, None]
+        term = np.empty_like(total)
+        for image, ramp in zip(images[1:], ramp_y[1:], strict=True):
+            np.multiply(image, ramp[:, None], out=term)
+            total += term
+        return total.real
+
     def irfft2(self, x: Any, shape: tuple[int, int]) -> Any:
         """Invert a real FFT over the last two axes, to ``shape`` (``x`` may be overwritten)."""
         return sfft.irfft2(x, s=shape, workers=self.workers, overwrite_x=True)
@@ -128,6 +149,21 @@ class TorchBackend:
     def rfft2(self, x: Any) -> Any:
         """Compute the real FFT over the last two axes."""
         return self.torch.fft.rfft2(x)
+
+    def ifft2_copy(self, x: Any) -> Any:
+        """Inverse FFT over the last two axes into a new tensor (``x`` is kept)."""
+        return self.torch.fft.ifft2(x)
+
+    def combine(self, images: Any, ramp_y: Any, ramp_x: Any) -> Any:
+        """``Re(Σ_b images[b] · ramp_y[b][:, None] · ramp_x[b][None, :])``, (H, W) float32.
+
+        ``images`` is overwritten.
+        """
+        images.mul_(ramp_x[:, None, :])
+        total = images[0] * ramp_y[0][:, None]
+        for image, ramp in zip(images[1:], ramp_y[1:], strict=True):
+            total.addcmul_(image, ramp[:, None])
+        return total.real
 
     def irfft2(self, x: Any, shape: tuple[int, int]) -> Any:
         """Invert a real FFT over the last two axes, to ``shape``."""
@@ -190,18 +226,17 @@ class ReconstructionPlan:
         kyc, kxc = frequency_grid((h, w), p)
         delta = (s - 1) / (2 * s) * p  # output origin: up-left of camera pixel (0, 0)'s centre
         origin = np.exp(-2j * np.pi * (kyc + kxc) * delta)
+        postfilter = _postfilter(apodization, denominator)
         prefilters = np.zeros((geo.n_orientations, harm + 1, h, w), complex)
         for o in range(geo.n_orientations):
             for m in range(harm + 1):
                 index = o * (2 * harm + 1) + harm + m
                 cy, cx = centres[index]
                 data_notch = notch(kyc, kxc) if m == 0 else 1.0
-                # band m at its own frequency f' holds the sample at f = f' − m·k
+                # band m at its own frequency f' holds the sample at f = f' − m·k, where the
+                # shift puts it: the post-filter is taken there
                 prefilters[o, m] = (np.conj(transfer(index, kyc - cy, kxc - cx)) * data_notch
-                                    * origin * s**2)
-        kyo, kxo = frequency_grid(self.out_shape, p / s)
-        kxo = kxo[:, : self.out_shape[1] // 2 + 1]
-        postfilter = apodization(kyo, kxo) / denominator(kyo, kxo)
+                                    * origin * s**2 * postfilter(kyc - cy, kxc - cx))
         phases = calibration.phases_rad
         separation = np.stack([separation_matrix(phases[o], harm)
                                for o in range(geo.n_orientations)])
@@ -211,19 +246,34 @@ class ReconstructionPlan:
                            for m in range(1, harm + 1)])
         self.support_per_um = float(support(np.zeros(1), np.array([1e-9]))[0])
         b = self.backend
-        self._window = b.array(edge_window((h, w), settings.taper_px))
+        # (−1)^(y+x) centres the frames' spectra (index 0 holds −h/2): the bands can then be
+        # zero-padded at the end by the inverse FFTs, which the ramps' (−h/2, −w/2) shift undoes
+        checker = np.where((np.arange(h)[:, None] + np.arange(w)[None, :]) % 2, -1.0, 1.0)
+        self._window = b.array((edge_window((h, w), settings.taper_px) * checker)
+                               .astype(np.float32))
         self._separation = b.array(separation.astype(np.complex64))
-        self._prefilters = b.array(prefilters.astype(np.complex64))
-        self._postfilter = b.array(postfilter.astype(np.float32))
+        self._prefilters = b.array(np.fft.fftshift(prefilters, axes=(-2, -1))
+                                   .astype(np.complex64))
         # the ramps fall to 0 at the borders with the frames' taper: a shifted band is then
         # continuous across the FFT's wrap-around, so its spectrum does not leak
         taper = edge_window(self.out_shape, settings.taper_px * s)
         taper_y, taper_x = taper[:, w * s // 2], taper[h * s // 2, :]
-        self._ramp_y = b.array((np.exp(-2j * np.pi * shifts[:, :1] * y) * taper_y)
-                               .astype(np.complex64))
-        self._ramp_x = b.array((np.exp(-2j * np.pi * shifts[:, 1:] * x) * taper_x)
-                               .astype(np.complex64))
+        recentre_y = np.exp(-2j * np.pi * (h // 2) * np.arange(h * s) / (h * s))
+        recentre_x = np.exp(-2j * np.pi * (w // 2) * np.arange(w * s) / (w * s))
+        # row 0: the summed zero orders (real part once); then each side band (twice: + its
+        # conjugate, the −m band)
+        ramp_y = np.concatenate([np.ones((1, h * s)),
+                                 2 * np.exp(-2j * np.pi * shifts[:, :1] * y) * taper_y])
+        ramp_x = np.concatenate([np.ones((1, w * s)),
+                                 np.exp(-2j * np.pi * shifts[:, 1:] * x) * taper_x])
+        self._ramp_y = b.array((ramp_y * recentre_y).astype(np.complex64))
+        self._ramp_x = b.array((ramp_x * recentre_x).astype(np.complex64))
         self._background = float(calibration.background)
+        self._padded: Any = None  # the zero-padded bands' buffer, made at the first set
+        # the edge taper spreads each band a little: cut the result back to the support
+        kyo, kxo = frequency_grid(self.out_shape, p / s)
+        kxo = kxo[:, : self.out_shape[1] // 2 + 1]
+        self._support = b.array((np.hypot(kyo, kxo) < support(kyo, kxo)).astype(np.float32))
 
     def apply(self, frames: Any, corrections: np.ndarray | None = None) -> Any:
         """One raw set (n, H, W) → the reconstruction (H·s, W·s), float32, on the backend.
@@ -244,13 +294,15 @@ class ReconstructionPlan:
             factors[:, 1:, 0] = np.asarray(corrections, np.complex64).reshape(n_o, harm)
             separation = separation * b.array(factors)
         bands = (separation @ spectra).reshape(n_o, harm + 1, h, w) * self._prefilters
-        big = b.zeros((1 + n_o * harm, *self.out_shape))
-        pad_spectrum(bands[:, 0].sum(0), big[0])
-        pad_spectrum(bands[:, 1:].reshape(n_o * harm, h, w), big[1:])
-        images = b.ifft2(big)
-        shifted = images[1:] * self._ramp_y[:, :, None] * self._ramp_x[:, None, :]
-        combined = images[0].real + 2 * shifted.real.sum(0)
-        return b.irfft2(b.rfft2(combined) * self._postfilter, self.out_shape)
+        # centred spectra zero-padded at the end: the top-left corner of a zero buffer
+        if self._padded is None:
+            self._padded = b.zeros((1 + n_o * harm, *self.out_shape))
+        padded = self._padded
+        padded[0, :h, :w] = bands[:, 0].sum(0)
+        padded[1:, :h, :w] = bands[:, 1:].reshape(n_o * harm, h, w)
+        images = b.ifft2_copy(padded)
+        combined = b.combine(images, self._ramp_y, self._ramp_x)
+        return b.irfft2(b.rfft2(combined) * self._support, self.out_shape)
 
     def reconstruct(self, frames: Any, corrections: np.ndarray | None = None) -> np.ndarray:
         """:meth:`apply`, returned as a NumPy float32 array."""
@@ -293,3 +345,13 @@ def upsample_widefield(frames: np.ndarray, scale: int, background: float = 0.0) 
     spectrum = sfft.fft2(wf) * np.exp(-2j * np.pi * (ky + kx) * delta) * scale**2
     big = pad_spectrum(spectrum, np.zeros((h * scale, w * scale), complex))
     return sfft.ifft2(big).real.astype(np.float32)
+
+
+def _postfilter(apodization: Any, denominator: Any) -> Any:
+    """Return the apodization over the support divided by the Wiener denominator, as a function."""
+
+    def postfilter(ky: np.ndarray, kx: np.ndarray) -> np.ndarray:
+        result: np.ndarray = apodization(ky, kx) / denominator(ky, kx)
+        return result
+
+    return postfilter
