@@ -138,6 +138,7 @@ class LiveAcquisition:
             return None
         set_mode_illumination(self.scope, self.protocol)
         reconstruction.use_device_pattern(built, channel, self.scope)
+        reconstruction.use_camera_calibration(built, self.scope)
         reconstructor, self.reconstructor_info = built
         return SetPredictor(reconstructor, mode="latest", on_result=self._on_result)
 

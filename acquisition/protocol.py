@@ -4,7 +4,8 @@
     mode: tirf-sim                      # gi-sim, nl-sim, wf
     channels:
       - {preset: "488", power_mw: 20, exposure_ms: 10,
-         reconstruction: {method: dfcan, weights: weights/dfcan_sim.safetensors}}
+         reconstruction: {method: dfcan, weights: weights/dfcan_sim.safetensors,
+                          normalisation: anchored}}   # per-set (default) or anchored
     timelapse: {count: 10, interval_s: 1.0}
     save: {wf: true, sr: every, format: ome-tiff}
     output: runs/cells-01
@@ -77,6 +78,17 @@ class Reconstruction(_Spec):
     calibration: Path | None = Field(
         None, description="wiener-sim: a pattern calibration (livesr calibrate) whose carriers "
         "are used; only phases and modulation are estimated")
+    normalisation: Literal["per-set", "anchored"] = Field(
+        "per-set", description="dfcan: per-set: each set's input and output scaled to its own "
+        "range (the official predict: every SR image spans [0, 1]); anchored: both scalings "
+        "fixed by the first anchor_sets sets and kept for the run, so SR intensity follows the "
+        "sample's brightness (bleaching stays visible); the input's zero is the camera's "
+        "offset when the settings hold a calibration; brighter than the anchors plus the "
+        "headroom is clipped")
+    anchor_sets: int = Field(3, ge=1, le=1000, description="anchored: the first sets "
+                             "reconstructed whose ranges fix the scalings")
+    anchor_headroom: float = Field(0.1, ge=0, le=10, description="anchored: room above the "
+                                   "anchor sets' maximum before clipping (0.1: 10 %)")
 
     @model_validator(mode="after")
     def _weights_for_dfcan(self) -> Reconstruction:
@@ -86,6 +98,11 @@ class Reconstruction(_Spec):
             raise FieldError("weights", f"method {self.method} takes no weights file")
         if self.method != "wiener-sim" and self.calibration is not None:
             raise FieldError("calibration", f"method {self.method} takes no pattern calibration")
+        if self.normalisation == "anchored" and self.method != "dfcan":
+            raise FieldError("normalisation", f"anchored is for method dfcan, not {self.method}")
+        for key in ("anchor_sets", "anchor_headroom"):
+            if key in self.model_fields_set and self.normalisation != "anchored":
+                raise FieldError(key, "applies to normalisation: anchored only")
         return self
 
 

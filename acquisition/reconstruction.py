@@ -1,8 +1,11 @@
 """The reconstructor of each protocol channel, made by the one registry.
 
-The registry is :func:`inference.registry.build_reconstructor`: DFCAN on the chosen backend,
+The registry is :func:`inference.registry.build_reconstructor`: DFCAN on the chosen backend
+(scaled per set or anchored, :class:`~inference.predict.normalisation.Normalisation`),
 Wiener-SIM, none. Once the microscope is open, a Wiener-SIM channel without a pattern
-calibration takes the pattern the pattern device reports (:func:`use_device_pattern`).
+calibration takes the pattern the pattern device reports (:func:`use_device_pattern`), and an
+anchored DFCAN channel takes its input's zero from the camera's calibration, when the settings
+hold one (:func:`use_camera_calibration`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inference.predict.normalisation import Normalisation
 from inference.registry import build_reconstructor, file_sha256
 
 if TYPE_CHECKING:
@@ -18,7 +22,14 @@ if TYPE_CHECKING:
     from hardware.microscope import Microscope
     from inference.reconstructor import Reconstructor
 
-__all__ = ["DEVICE_PATTERN_WINDOW", "channel_reconstructor", "file_sha256", "use_device_pattern"]
+__all__ = [
+    "DEVICE_PATTERN_WINDOW",
+    "channel_normalisation",
+    "channel_reconstructor",
+    "file_sha256",
+    "use_camera_calibration",
+    "use_device_pattern",
+]
 
 #: a carrier is searched within this fraction of |k| around the one the pattern device reports
 DEVICE_PATTERN_WINDOW = 0.05
@@ -29,19 +40,47 @@ def channel_reconstructor(
 ) -> tuple[Reconstructor, dict[str, Any]] | None:
     """Build the channel's reconstructor and its metadata, or ``None`` for ``method: none``.
 
-    The metadata holds the method, model, weights hash, backend and scale. ``shape``: build the
-    backend for it now.
+    The metadata holds the method, model, weights hash, backend and scale, and an anchored
+    DFCAN's normalisation. ``shape``: build the backend for it now.
     """
     rec = channel.reconstruction
     if rec.method == "none":
         return None
     weights = protocol.resolve(rec.weights) if rec.weights is not None else None
     pattern = protocol.resolve(rec.calibration) if rec.calibration is not None else None
+    # per set (the default) is the backends' own: the metadata says normalisation only if anchored
+    normalisation = (Normalisation("anchored", rec.anchor_sets, rec.anchor_headroom)
+                     if rec.normalisation == "anchored" else None)
     built = build_reconstructor(
         rec.method, weights=weights, backend=protocol.inference.backend,
         device=protocol.inference.device, shape=shape, frames_per_set=protocol.frames_per_set,
-        pattern=pattern)
+        pattern=pattern, normalisation=normalisation)
     return built.reconstructor, built.info
+
+
+def channel_normalisation(reconstructor: Reconstructor) -> Normalisation | None:
+    """Return the normalisation a channel's reconstructor scales sets by (``None``: not a DFCAN)."""
+    found = getattr(reconstructor, "normalisation", None)
+    return found if isinstance(found, Normalisation) else None
+
+
+def use_camera_calibration(built: tuple[Reconstructor, dict[str, Any]] | None,
+                           scope: Microscope) -> None:
+    """Give an anchored DFCAN channel its input's zero from the camera's calibration.
+
+    Nothing changes without a calibration in the microscope settings (the zero is then the
+    anchor sets' minimum) or for another normalisation. Call it before the first set.
+    """
+    if built is None:
+        return
+    reconstructor, info = built
+    normalisation = channel_normalisation(reconstructor)
+    calibration = scope.settings.camera.calibration
+    if normalisation is None or not normalisation.anchored or calibration is None:
+        return
+    normalisation.use_camera(calibration.offset_adu,
+                             1.0 / (calibration.gain_adu_per_e * calibration.qe))
+    info["normalisation"] = normalisation.to_dict()
 
 
 def use_device_pattern(built: tuple[Reconstructor, dict[str, Any]] | None, channel: ChannelSpec,

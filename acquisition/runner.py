@@ -34,7 +34,12 @@ from acquisition.protocol import (
     storage_format,
     writer_queue_sets,
 )
-from acquisition.reconstruction import channel_reconstructor, use_device_pattern
+from acquisition.reconstruction import (
+    channel_normalisation,
+    channel_reconstructor,
+    use_camera_calibration,
+    use_device_pattern,
+)
 from acquisition.storage.writers import ChannelInfo, RunWriters
 from inference.reconstructor import Reconstructor
 from yamlconfig.located import ConfigError
@@ -220,6 +225,7 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: Reconstructors,
         set_mode_illumination(scope, protocol)
         for channel in protocol.channels:
             use_device_pattern(recs[channel.preset], channel, scope)
+            use_camera_calibration(recs[channel.preset], scope)
         writers = _open_writers(protocol, out_dir, recs, scope, result)
         acquisition = SIMAcquisition(scope, engine_settings(protocol))
         bar = _Progress(protocol.n_frames, progress)
@@ -435,6 +441,10 @@ def _fill_result(result: RunResult, pipeline: Pipeline, writers: RunWriters,
         calibration = getattr(predictor.reconstructor, "calibration", None)
         if calibration is not None and hasattr(calibration, "to_dict"):
             result.reconstruction.setdefault(channel, {})["calibration"] = calibration.to_dict()
+        normalisation = channel_normalisation(predictor.reconstructor)
+        if normalisation is not None and normalisation.anchored:
+            result.reconstruction.setdefault(channel, {})["normalisation"] = \
+                normalisation.to_dict()
     first, last = pipeline.t_first_set, pipeline.t_last_written
     if first is not None and last is not None and last > first:
         result.acquisition_seconds = round(last - first, 3)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from inference.models.dfcan import DFCAN
+    from inference.predict.normalisation import Normalisation
 
 __all__ = [
     "DLSR_NAMES",
@@ -110,7 +111,8 @@ class BuiltReconstructor:
     """What :func:`build_reconstructor` returns: the reconstructor and its metadata.
 
     ``info`` holds what a run records: ``method``, ``model``, ``scale``, ``backend`` and, for a
-    DFCAN, ``in_channels``, ``weights`` (file name) and ``weights_sha256``.
+    DFCAN, ``in_channels``, ``weights`` (file name), ``weights_sha256`` and, when one was
+    given, its ``normalisation`` (its settings as built).
     """
 
     reconstructor: Reconstructor
@@ -133,6 +135,7 @@ def build_reconstructor(
     postprocess: bool = True,
     cache_dir: str | Path | None = None,
     compile: str | None = None,
+    normalisation: Normalisation | None = None,
 ) -> BuiltReconstructor:
     """Build the reconstructor called ``name``, and its metadata.
 
@@ -161,13 +164,18 @@ def build_reconstructor(
     pattern
         A pattern calibration file (``livesr calibrate``) for a ``first-set`` Wiener-SIM: its
         carriers are used as they are, only phases and modulation are estimated.
+    normalisation
+        How a DFCAN scales its sets (:class:`~inference.predict.normalisation.Normalisation`:
+        per set as the official predict, or anchored for a run); default per set.
 
     Raises
     ------
     ValueError
         An unknown name, missing or unfit weights (wrong kind or scale), Wiener-SIM not
-        installed.
+        installed, an anchored normalisation for a method other than a DFCAN.
     """
+    if normalisation is not None and normalisation.anchored and name not in DLSR_NAMES:
+        raise ValueError(f"{name}: anchored normalisation is for the DFCAN family only")
     if name == "wf":
         wf = WidefieldReconstructor(scale or 2)
         return BuiltReconstructor(wf, {"method": "wf", "model": "wf", "scale": wf.scale,
@@ -175,8 +183,8 @@ def build_reconstructor(
     if name == "wiener-sim":
         return _wiener_sim(frames_per_set, scale, wiener_estimate, pattern)
     if name in DLSR_NAMES:
-        return _dlsr(name, weights, model, scale, backend=backend, device=device,
-                     precision=precision, shape=shape, postprocess=postprocess,
+        return _dlsr(name, weights, model, scale, normalisation, backend=backend,
+                     device=device, precision=precision, shape=shape, postprocess=postprocess,
                      cache_dir=cache_dir, compile=compile)
     raise ValueError(f"unknown reconstruction {name!r} (one of {', '.join(RECONSTRUCTOR_NAMES)})")
 
@@ -217,10 +225,12 @@ def _wiener_sim(frames_per_set: int | None, scale: int | None,
 
 
 def _dlsr(name: str, weights: str | Path | None, model: DFCAN | None, scale: int | None,
-          backend: str, **options: Any) -> BuiltReconstructor:
+          normalisation: Normalisation | None, backend: str,
+          **options: Any) -> BuiltReconstructor:
     """Build a DFCAN-family network from its weights, checked against ``name`` and ``scale``.
 
-    It runs on ``backend`` (:func:`~inference.backends.select_backend` with ``options``).
+    It runs on ``backend`` (:func:`~inference.backends.select_backend` with ``options``) and
+    scales its sets by ``normalisation`` (default: per set).
     """
     from inference.backends import select_backend
     from inference.models.dfcan import DFCAN
@@ -252,5 +262,8 @@ def _dlsr(name: str, weights: str | Path | None, model: DFCAN | None, scale: int
         info.update(weights=path.name, weights_sha256=file_sha256(path))
     info.update(scale=int(config.scale), in_channels=int(config.in_channels),
                 backend=runner.description)
+    if normalisation is not None:
+        runner.normalisation = normalisation
+        info["normalisation"] = normalisation.to_dict()
     # cast: a FallbackBackend's attributes are read-only properties; callers only read them
     return BuiltReconstructor(cast("Reconstructor", runner), info)

@@ -176,7 +176,7 @@ def test_channel_reconstructor_goes_through_the_registry(
     recon, info = built
     assert calls == [("dfcan", {"weights": tmp_path / "tiny.safetensors", "backend": "torch",
                                 "device": "cpu", "shape": (32, 32), "frames_per_set": 9,
-                                "pattern": None})]
+                                "pattern": None, "normalisation": None})]
     assert list(info) == ["method", "model", "weights", "weights_sha256", "scale",
                           "in_channels", "backend"]
     assert (info["method"], info["model"], info["backend"]) == (

@@ -6,8 +6,10 @@ one built network per input shape.
 A backend holds a DFCAN and runs it its own way (TensorRT engine, PyTorch on CUDA or CPU, ONNX
 Runtime). ``reconstruct(frames)`` takes one raw set ``(N, H, W)`` and returns the float32 SR
 image in [0, 1], post-processed as the official predict (unless ``postprocess=False``: the
-network's sigmoid output). ``upload``/``complete`` split that call in two for a streaming
-pipeline (the next set's upload overlaps this set's compute on a GPU).
+network's sigmoid output), or scaled as its ``normalisation`` says
+(:class:`~inference.predict.normalisation.Normalisation`: per set by default, anchored for a
+run). ``upload``/``complete`` split that call in two for a streaming pipeline (the next set's
+upload overlaps this set's compute on a GPU).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import numpy as np
 
 from inference.backends.export_onnx import DTYPES
 from inference.models.dfcan import DFCAN
-from inference.predict.official import prepare_input, resolve_mode
-from inference.predict.processing import postprocess
+from inference.predict.normalisation import Normalisation
+from inference.predict.official import resolve_mode
 from inference.reconstructor import check_frames
 
 __all__ = ["InferenceBackend", "default_cache_dir", "model_digest"]
@@ -72,6 +74,13 @@ class InferenceBackend(ABC):
         self.scale = model.config.scale
         self.frames_per_set: int | None = None if self.mode == "sisr" else model.config.in_channels
         self.name = f"dfcan-{self.mode}"
+        #: how sets are scaled into and out of the network (default: per set, the official)
+        self.normalisation = Normalisation()
+
+    @property
+    def last_report(self) -> dict[str, float | str]:
+        """The last set's anchored scalings, for its SR journal line (empty per set)."""
+        return self.normalisation.report()
 
     @property
     def description(self) -> str:
@@ -100,9 +109,12 @@ class InferenceBackend(ABC):
     def complete(self, staged: Any) -> np.ndarray:
         """Second half of :meth:`reconstruct`: normalise, infer, post-process."""
         stack = np.asarray(staged)
-        x = prepare_input(stack, self.mode, self.config.in_channels)
+        x = self.normalisation.prepare(stack, self.mode, self.config.in_channels)
         raw = self.infer(x)
-        return postprocess(raw).astype(np.float32) if self.postprocess else raw
+        if self.postprocess:
+            return self.normalisation.finish(raw)
+        self.normalisation.keep_raw()
+        return raw
 
     def reconstruct(self, frames: np.ndarray) -> np.ndarray:
         """One set ``(N, H, W)`` → float32 ``(H·scale, W·scale)`` in [0, 1]."""

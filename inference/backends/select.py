@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from inference.backends.base import InferenceBackend
     from inference.models.dfcan import DFCAN
+    from inference.predict.normalisation import Normalisation
 
 __all__ = ["AUTO_ORDER", "BACKEND_NAMES", "FallbackBackend", "named_backend", "select_backend"]
 
@@ -117,7 +118,22 @@ class FallbackBackend:
             raise ValueError("no backend to choose from")
         self._factories = list(factories)
         self.skipped: list[tuple[str, str]] = []
+        self._normalisation: Normalisation | None = None
         self.active: InferenceBackend = self._next(shape)
+
+    @property
+    def normalisation(self) -> Normalisation:
+        """How sets are scaled (one object, handed on to each backend fallen back to)."""
+        return self._normalisation or self.active.normalisation
+
+    @normalisation.setter
+    def normalisation(self, value: Normalisation) -> None:
+        self._normalisation = self.active.normalisation = value
+
+    @property
+    def last_report(self) -> dict[str, float | str]:
+        """The active backend's report on the last set."""
+        return self.active.last_report
 
     @property
     def name(self) -> str:
@@ -150,6 +166,8 @@ class FallbackBackend:
             label, make = self._factories.pop(0)
             try:
                 backend = make()
+                if self._normalisation is not None:
+                    backend.normalisation = self._normalisation
                 if shape is not None:
                     backend.prepare(*shape)
             except Exception as exc:

@@ -288,7 +288,7 @@ class TorchBackend(InferenceBackend):
         key = (staged.shape, _numpy_dtype_str(staged.frames))
         with torch.cuda.stream(self.compute_stream), torch.inference_mode():
             self.compute_stream.wait_event(staged.copied)
-            x = normalise_frames(staged.frames, self.mode == "sisr")
+            x = normalise_frames(staged.frames, self.mode == "sisr", self.normalisation)
             used = torch.cuda.Event()
             used.record(self.compute_stream)
             self._events[("used", *key)][staged.slot] = used
@@ -304,12 +304,15 @@ class TorchBackend(InferenceBackend):
         return host.numpy().copy()
 
     def _compute(self, frames: Tensor) -> Tensor:
-        x = normalise_frames(frames.to(self.device), self.mode == "sisr")
+        x = normalise_frames(frames.to(self.device), self.mode == "sisr", self.normalisation)
         return self._finish(self.forward(x)).cpu()
 
     def _finish(self, out: Tensor) -> Tensor:
         raw = out[0, 0].float()
-        return postprocess_t(raw) if self.postprocess else raw
+        if self.postprocess:
+            return postprocess_t(raw, self.normalisation)
+        self.normalisation.keep_raw()
+        return raw
 
 
 def _numpy_dtype_str(t: Tensor) -> str:

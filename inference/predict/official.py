@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from inference.models.dfcan import DFCAN
 
-__all__ = ["Mode", "predict", "prepare_input", "resolve_device", "resolve_mode"]
+__all__ = ["Mode", "input_stack", "predict", "prepare_input", "resolve_device", "resolve_mode"]
 
 Mode = Literal["sisr", "sim"]
 
@@ -51,17 +51,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def prepare_input(
-    image_or_stack: np.ndarray,
-    mode: Mode,
-    in_channels: int,
-    min_prc: float = 0,
-    max_prc: float = 100,
-) -> np.ndarray:
-    """Build the network input ``(1, C, H, W)`` float32 from a 2-D image or an ``(N, H, W)`` stack.
+def input_stack(image_or_stack: np.ndarray, mode: Mode, in_channels: int) -> np.ndarray:
+    """Check a 2-D image or an ``(N, H, W)`` stack and return the model's ``(C, H, W)`` float64.
 
-    sisr: a stack is averaged to its wide-field image. sim: the stack's frames are the channels
-    and are normalised jointly.
+    sisr: a stack is averaged to its wide-field image. sim: the stack's frames are the channels.
     """
     array = np.asarray(image_or_stack)
     if array.ndim not in (2, 3):
@@ -85,6 +78,22 @@ def prepare_input(
     if stack.shape[0] != in_channels:
         raise ValueError(f"the model takes {in_channels} channels, the input has "
                          f"{stack.shape[0]} (input shape {array.shape})")
+    return stack
+
+
+def prepare_input(
+    image_or_stack: np.ndarray,
+    mode: Mode,
+    in_channels: int,
+    min_prc: float = 0,
+    max_prc: float = 100,
+) -> np.ndarray:
+    """Build the network input ``(1, C, H, W)`` float32 from a 2-D image or an ``(N, H, W)`` stack.
+
+    sisr: a stack is averaged to its wide-field image. sim: the stack's frames are the channels
+    and are normalised jointly.
+    """
+    stack = input_stack(image_or_stack, mode, in_channels)
     return prctile_norm(stack, min_prc, max_prc)[None].astype(np.float32)
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["diffxy", "postprocess", "prctile_norm", "rm_outliers", "to_uint16"]
+__all__ = ["diffxy", "postprocess", "prctile_norm", "remove_hot_pixels", "rm_outliers",
+           "to_uint16"]
 
 
 def prctile_norm(x: np.ndarray, min_prc: float = 0, max_prc: float = 100) -> np.ndarray:
@@ -33,10 +34,11 @@ def diffxy(img: np.ndarray, order: int = 3) -> np.ndarray:
     return img
 
 
-def rm_outliers(img: np.ndarray, order: int = 3, thresh: float = 0.2) -> np.ndarray:
+def remove_hot_pixels(img: np.ndarray, order: int = 3, thresh: float = 0.2) -> np.ndarray:
     """Replace isolated hot pixels (``diffxy > thresh``) by the mean of their 4 neighbours.
 
-    Neighbours wrap around at the border (as ``np.roll``); then ``prctile_norm``. ``img`` is left
+    Neighbours wrap around at the border (as ``np.roll``). The intensities are not rescaled (the
+    detection is: it is the same for ``img`` and any ``a·img + b``, ``a > 0``). ``img`` is left
     unchanged.
     """
     mask = diffxy(img, order) > thresh
@@ -47,7 +49,15 @@ def rm_outliers(img: np.ndarray, order: int = 3, thresh: float = 0.2) -> np.ndar
     img_mean = img_mean / 4
     cleaned = img.copy()
     cleaned[mask] = img_mean[mask]
-    return prctile_norm(cleaned)
+    return cleaned
+
+
+def rm_outliers(img: np.ndarray, order: int = 3, thresh: float = 0.2) -> np.ndarray:
+    """Apply the official ``rm_outliers``: :func:`remove_hot_pixels`, then ``prctile_norm``.
+
+    ``img`` is left unchanged.
+    """
+    return prctile_norm(remove_hot_pixels(img, order, thresh))
 
 
 def to_uint16(img: np.ndarray) -> np.ndarray:
