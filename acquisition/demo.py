@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["bundled_weights", "demo_protocol"]
+__all__ = ["bundled_weights", "demo_protocol", "paced_for_sr"]
 
 
 def bundled_weights() -> dict[str, Path]:
@@ -60,3 +60,40 @@ def demo_protocol(roi: int | None = None, timepoints: int | None = None,
     if not update:
         return protocol
     return protocol.edited(update)  # the copy in the output folder is the protocol as run
+
+
+def paced_for_sr(protocol: Any, margin: float = 1.3) -> tuple[Any, float]:
+    """Space the time points so that the SR of every set keeps up here; save every SR image.
+
+    Times one set through each channel's reconstructor as the run builds it (after a warm-up,
+    which also fills the caches the run then reuses) and sets ``interval_s`` to ``margin`` ×
+    the channels' SR time per time point, rounded up to 0.5 s, unless the protocol's interval
+    is already longer. Returns the protocol and the seconds per set measured (the slowest
+    channel).
+    """
+    import math
+    import time
+
+    import numpy as np
+
+    from acquisition.reconstruction import channel_reconstructor
+
+    roi = protocol.microscope.roi or 512
+    frames = np.random.default_rng(0).integers(100, 2000, (protocol.frames_per_set, roi, roi),
+                                                dtype=np.uint16)
+    per_set = 0.0
+    for channel in protocol.channels:
+        built = channel_reconstructor(protocol, channel, (roi, roi))
+        if built is None:
+            continue
+        reconstructor = built[0]
+        reconstructor.reconstruct(frames)
+        start = time.perf_counter()
+        reconstructor.reconstruct(frames)
+        per_set = max(per_set, time.perf_counter() - start)
+    needed = math.ceil(2 * margin * per_set * len(protocol.channels)) / 2
+    timelapse = protocol.timelapse
+    update: dict[str, Any] = {"save": protocol.save.model_copy(update={"sr": "every"})}
+    if needed > timelapse.interval_s:
+        update["timelapse"] = timelapse.model_copy(update={"interval_s": needed})
+    return protocol.edited(update), per_set

@@ -3,8 +3,10 @@
 It loads the demo microscope (``simulators/demo.cfg``) into the real Micro-Manager core and runs
 ``acquisition/protocols/demo.yaml``: a hardware-sequenced TIRF-SIM time-lapse (5 time points ×
 the 488 and 560 nm channels × 9 patterns) through the acquisition pipeline: every raw frame and
-the WF image of every set to OME-TIFF, the sets streamed to DFCAN for the live display and their
-SR images saved. On a CPU it uses a 256² ROI; with a CUDA GPU the full 512² sensor. When the
+the WF image of every set to OME-TIFF, every set streamed to DFCAN for the live display and its
+SR image saved. On a CPU it uses a 256² ROI; with a CUDA GPU the full 512² sensor. The time
+points are spaced by the SR time measured here first (one set per channel, after a warm-up), so
+that the SR of every set keeps up with the acquisition. When the
 installation has no trained weights (``inference/weights/*.safetensors``) it says so and saves
 raw and WF only.
 """
@@ -49,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
     if problems := check_protocol(protocol):
         raise ConfigError(problems)
     size = protocol.microscope.roi
+    per_set_s = None
+    if weights:
+        from acquisition.demo import paced_for_sr
+
+        protocol, per_set_s = paced_for_sr(protocol)
     print("LiveSR demo: the simulated TIRF-SIM microscope (demo.cfg) in the Micro-Manager core, "
           f"{protocol.timelapse.count} time points × {len(protocol.channels)} channels × "
           f"{protocol.frames_per_set} patterns, "
@@ -57,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
     if weights:
         used = weights.get("sim") or weights.get("sisr")
         assert used is not None
+        assert per_set_s is not None
         print(f"Super-resolution: DFCAN with the bundled weights {used.name}, on the "
-              f"{'GPU' if gpu else 'CPU'}; SR is saved for the sets shown live "
-              "(the display keeps the newest).")
+              f"{'GPU' if gpu else 'CPU'}: {1000 * per_set_s:.0f} ms per set here, so the time "
+              f"points are {protocol.timelapse.interval_s:g} s apart and the SR of every set "
+              "is shown live and saved.")
     else:
         print("No trained DFCAN weights are bundled with this installation "
               "(inference/weights/ has none), so this demo does NOT super-resolve: it acquires "
