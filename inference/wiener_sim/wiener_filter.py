@@ -88,6 +88,14 @@ class NumpyBackend:
         """Inverse FFT over the last two axes into a new array (``x`` is kept)."""
         return sfft.ifft2(x, workers=self.workers)
 
+    def separate(self, separation: Any, frames: Any) -> Any:
+        """Complex ``separation`` (o, m, p) @ real ``frames`` (o, p, n) → (o, m, n)."""
+        return separation @ frames
+
+    def concat(self, arrays: list[Any]) -> Any:
+        """Concatenate along the first axis."""
+        return np.concatenate(arrays)
+
     def combine(self, images: Any, ramp_y: Any, ramp_x: Any) -> Any:
         """``Re(Σ_b images[b] · ramp_y[b][:, None] · ramp_x[b][None, :])``, (H, W) float32.
 
@@ -153,6 +161,14 @@ class TorchBackend:
     def ifft2_copy(self, x: Any) -> Any:
         """Inverse FFT over the last two axes into a new tensor (``x`` is kept)."""
         return self.torch.fft.ifft2(x)
+
+    def separate(self, separation: Any, frames: Any) -> Any:
+        """Complex ``separation`` (o, m, p) @ real ``frames`` (o, p, n) → (o, m, n)."""
+        return self.torch.complex(separation.real @ frames, separation.imag @ frames)
+
+    def concat(self, arrays: list[Any]) -> Any:
+        """Concatenate along the first axis."""
+        return self.torch.cat(arrays)
 
     def combine(self, images: Any, ramp_y: Any, ramp_x: Any) -> Any:
         """``Re(Σ_b images[b] · ramp_y[b][:, None] · ramp_x[b][None, :])``, (H, W) float32.
@@ -252,8 +268,12 @@ class ReconstructionPlan:
         self._window = b.array((edge_window((h, w), settings.taper_px) * checker)
                                .astype(np.float32))
         self._separation = b.array(separation.astype(np.complex64))
-        self._prefilters = b.array(np.fft.fftshift(prefilters, axes=(-2, -1))
-                                   .astype(np.complex64))
+        # the summed zero orders (one filter: every orientation's is the same), then the side
+        # bands, centred
+        band_filters = np.concatenate([prefilters[:1, 0],
+                                       prefilters[:, 1:].reshape(-1, h, w)])
+        self._band_filters = b.array(np.fft.fftshift(band_filters, axes=(-2, -1))
+                                     .astype(np.complex64))
         # the ramps fall to 0 at the borders with the frames' taper: a shifted band is then
         # continuous across the FFT's wrap-around, so its spectrum does not leak
         taper = edge_window(self.out_shape, settings.taper_px * s)
@@ -286,20 +306,24 @@ class ReconstructionPlan:
         n_o, n_p, harm = geo.n_orientations, geo.n_phases, geo.harmonics
         x = b.frames(frames)
         h, w = x.shape[-2:]
-        x = (x - self._background) * self._window
-        spectra = b.fft2(x).reshape(n_o, n_p, h * w)
         separation = self._separation
         if corrections is not None:
             factors = np.ones((n_o, harm + 1, 1), np.complex64)
             factors[:, 1:, 0] = np.asarray(corrections, np.complex64).reshape(n_o, harm)
             separation = separation * b.array(factors)
-        bands = (separation @ spectra).reshape(n_o, harm + 1, h, w) * self._prefilters
+        # the FFT is linear: separate the bands in real space, then transform the summed zero
+        # orders (the same filter for every orientation) and each side band, not every frame.
+        # A row m ≥ 1 of the separation sums to 0 and row 0 to 1: the background only shifts
+        # the zero orders.
+        separated = b.separate(separation, x.reshape(n_o, n_p, h * w))
+        zero = separated[:, 0].sum(0) - n_o * self._background
+        bands = b.concat([zero[None], separated[:, 1:].reshape(n_o * harm, h * w)])
+        spectra = b.fft2(bands.reshape(-1, h, w) * self._window) * self._band_filters
         # centred spectra zero-padded at the end: the top-left corner of a zero buffer
         if self._padded is None:
             self._padded = b.zeros((1 + n_o * harm, *self.out_shape))
         padded = self._padded
-        padded[0, :h, :w] = bands[:, 0].sum(0)
-        padded[1:, :h, :w] = bands[:, 1:].reshape(n_o * harm, h, w)
+        padded[:, :h, :w] = spectra
         images = b.ifft2_copy(padded)
         combined = b.combine(images, self._ramp_y, self._ramp_x)
         return b.irfft2(b.rfft2(combined) * self._support, self.out_shape)
