@@ -62,14 +62,15 @@ def demo_protocol(roi: int | None = None, timepoints: int | None = None,
     return protocol.edited(update)  # the copy in the output folder is the protocol as run
 
 
-def paced_for_sr(protocol: Any, margin: float = 1.3) -> tuple[Any, float]:
+def paced_for_sr(protocol: Any, margin: float = 2.0) -> tuple[Any, float]:
     """Space the time points so that the SR of every set keeps up here; save every SR image.
 
     Times one set through each channel's reconstructor as the run builds it (after a warm-up,
     which also fills the caches the run then reuses) and sets ``interval_s`` to ``margin`` ×
     the channels' SR time per time point, rounded up to 0.5 s, unless the protocol's interval
-    is already longer. Returns the protocol and the seconds per set measured (the slowest
-    channel).
+    is already longer. The margin leaves room for the acquisition itself, which shares the CPU
+    with the SR (the simulated camera renders on it). Returns the protocol and the seconds per
+    set measured (the slowest channel).
     """
     import math
     import time

@@ -562,7 +562,9 @@ class SimSample(_OnBench, GenericDevice):
     (``BleachRate-<structure>`` k₁ and ``BleachSlowRate-<structure>`` k₂ in 1/mJ,
     ``BleachSlowFraction-<structure>`` f). Setting ``Bleaching`` or ``Seed`` brings an
     unbleached sample, as does a new ``Structure-<line>`` on its line. ``Dose-mJ-<line>`` and
-    ``BleachedFraction-<line>`` report each line's state.
+    ``BleachedFraction-<line>`` report each line's state. Setting ``Render`` to ``Now`` returns
+    once every line's sample is rendered in the current settings (else the first frame waits
+    for it).
     """
 
     structure_405 = _structure(405)
@@ -579,6 +581,16 @@ class SimSample(_OnBench, GenericDevice):
     def __init__(self) -> None:
         super().__init__()
         self._init_bench()
+
+    @pymm_property(allowed_values=("Idle", "Now"), name="Render")
+    def render(self) -> str:
+        """``Now`` (set): wait until the sample is rendered in the current settings."""
+        return "Idle"
+
+    @render.setter
+    def render(self, value: str) -> None:
+        if value == "Now":
+            self.bench.wait_until_rendered()
 
     @pymm_property(limits=(0, 2**31 - 1), name="Seed")
     def seed(self) -> int:

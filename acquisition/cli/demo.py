@@ -73,5 +73,18 @@ def run(args: argparse.Namespace) -> int:
         print("No trained DFCAN weights are bundled with this installation "
               "(inference/weights/ has none), so this demo does NOT super-resolve: it acquires "
               "and saves every raw frame and the wide-field image of every set (SR: none).")
-    print("The simulated sample renders once at the first frame (about 10–30 s on 2 CPU cores).")
-    return execute(protocol, args.out, progress=not args.no_progress, overwrite=True)
+    print("The simulated sample renders once, before the first time point (about 10–30 s on "
+          "2 CPU cores).")
+    from acquisition.modes import set_mode_illumination
+    from hardware.microscope import Microscope
+
+    with Microscope.open(protocol.config_path(), protocol.settings_path(),
+                         protocol.microscope.backend) as scope:
+        # rendered now, the sample does not hold up the first time point, and the time points
+        # keep their spacing (they are scheduled from the start of the acquisition)
+        set_mode_illumination(scope, protocol)
+        backend = scope.backend
+        if "Sample" in backend.loaded_devices() and "Render" in backend.property_names("Sample"):
+            backend.set_property("Sample", "Render", "Now")
+        return execute(protocol, args.out, progress=not args.no_progress, overwrite=True,
+                       scope=scope)

@@ -101,13 +101,14 @@ def _sensor_shape(protocol: Any) -> tuple[int, int]:
         return scope.camera.shape
 
 
-def execute(protocol: Any, out: Path, progress: bool = True, overwrite: bool = False) -> int:
-    """Run ``protocol`` and print what was done; 1 when the run stopped early."""
+def execute(protocol: Any, out: Path, progress: bool = True, overwrite: bool = False,
+            scope: Any = None) -> int:
+    """Run ``protocol`` (on ``scope`` when given) and print what was done; 1 if stopped early."""
     from acquisition.runner import run as run_protocol
     from hardware.backend import DeviceError
 
     try:
-        result = run_protocol(protocol, out, progress=progress, overwrite=overwrite)
+        result = run_protocol(protocol, out, progress=progress, overwrite=overwrite, scope=scope)
     except (DeviceError, RuntimeError) as exc:
         print(f"the run stopped: {exc}\nwhat was acquired before is finalized in {out}")
         return 1
