@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from acquisition_support import tiny_dfcan
 
-from acquisition.demo import bundled_weights, demo_protocol
+from acquisition.demo import bundled_weights, demo_protocol, paced_for_sr
 from acquisition.protocol import check_protocol
 
 if TYPE_CHECKING:
@@ -40,3 +40,14 @@ def test_demo_uses_sim_weights_when_present(tmp_path: Path) -> None:
 def test_bundled_weights_are_named_by_kind() -> None:
     for kind, path in bundled_weights().items():
         assert kind in path.name.lower() and path.suffix == ".safetensors"
+
+
+def test_demo_paces_its_time_points_for_the_sr_of_every_set(tmp_path: Path) -> None:
+    sim = tiny_dfcan(tmp_path / "dfcan_sim_demo.safetensors", in_channels=9)
+    protocol = demo_protocol(roi=32, timepoints=2, weights={"sim": sim})
+    paced, per_set_s = paced_for_sr(protocol)
+    assert per_set_s > 0 and paced.save.sr == "every"
+    # two channels' SR per time point, with room for the acquisition, in 0.5 s steps
+    assert paced.timelapse.interval_s >= 2 * 2 * per_set_s
+    assert paced.timelapse.interval_s % 0.5 == 0
+    assert check_protocol(paced) == []
