@@ -20,7 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inference.backends.cpu_choice import ACCURATE, CANDIDATES, record_choice
+from inference.backends.cpu_choice import (
+    ACCURATE,
+    CANDIDATES,
+    cpu_flags,
+    cpu_model,
+    record_choice,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -229,18 +235,13 @@ def machine(device: str) -> dict[str, Any]:
     import torch
 
     info: dict[str, Any] = {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
+        "cpu_flags": sorted(cpu_flags()),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next(line.split(":", 1)[1].strip() for line in f
-                               if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name()
         info["compute_capability"] = ".".join(map(str, torch.cuda.get_device_capability()))

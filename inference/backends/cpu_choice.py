@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     #: makes the backend ``(name, precision)`` on the CPU
     MakeBackend = Callable[[str, str], InferenceBackend]
 
-__all__ = ["ACCURATE", "CANDIDATES", "FILE_NAME", "candidates", "cpu_flags", "has_bf16",
+__all__ = ["ACCURATE", "CANDIDATES", "FILE_NAME", "candidates", "cpu_flags", "cpu_model",
+           "has_bf16",
            "machine_signature", "ordered", "read_choice", "record_choice", "time_candidates"]
 
 log = logging.getLogger(__name__)
@@ -65,18 +66,22 @@ def candidates() -> list[str]:
     return [label for label in CANDIDATES if label != "torch-bf16" or has_bf16()]
 
 
-def machine_signature() -> str:
-    """CPU model, its flags of interest, core count, torch and ONNX Runtime versions."""
+def cpu_model() -> str:
+    """Return the CPU's model name (``/proc/cpuinfo``; else what ``platform`` knows)."""
     import platform
 
-    import torch
-
-    cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+            return next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
     except (OSError, StopIteration):
-        pass
+        return platform.processor() or platform.machine()
+
+
+def machine_signature() -> str:
+    """Return the CPU model, its flags of interest, core count, torch and ONNX Runtime versions."""
+    import torch
+
+    cpu = cpu_model()
     try:
         import onnxruntime
 
