@@ -30,6 +30,12 @@ class DisplayFrame:
     image: np.ndarray
     #: seconds from the set's arrival to this image (SR); 0 for WF
     latency_s: float
+    #: the set's trust signal (:mod:`acquisition.trust`; ``None``: not measured)
+    trust: float | None = None
+    #: whether the trust is below the channel's threshold
+    trust_low: bool = False
+    #: what the image is: ``sr``, or the fallback shown for a low set (``wiener-sim``, ``wf``)
+    shown: str = "sr"
 
 
 class DisplaySlot:
@@ -59,7 +65,8 @@ class DisplaySlot:
 class SRDisplay:
     """Each reconstructed set into a display slot.
 
-    Failed sets are counted, the first one's error kept to be said once.
+    Failed sets are counted, the first one's error kept to be said once; so are the sets whose
+    trust was below the threshold (:attr:`low_trust`).
 
     Parameters
     ----------
@@ -71,6 +78,8 @@ class SRDisplay:
         self.display = display
         self.failed = 0
         self.first_error: str | None = None
+        #: SR sets whose trust was below the channel's threshold
+        self.low_trust = 0
 
     def show(self, result: StreamResult[SetInfo]) -> DisplayFrame | None:
         """Put ``result``'s image in the slot (inference thread); ``None`` when the set failed."""
@@ -80,6 +89,12 @@ class SRDisplay:
                 self.first_error = f"{type(result.error).__name__}: {result.error}"
             return None
         info = result.metadata
-        frame = DisplayFrame(info.channel, info.t, info.p, "sr", result.image, result.latency_s)
+        report = result.report
+        trust = report.get("trust")
+        low = bool(report.get("trust_low", False))
+        self.low_trust += low
+        frame = DisplayFrame(info.channel, info.t, info.p, "sr", result.image, result.latency_s,
+                             None if trust is None else float(trust), low,
+                             str(report.get("shown", "sr")))
         self.display.put(frame)
         return frame

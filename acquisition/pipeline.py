@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from acquisition.display import DisplayFrame, DisplaySlot, SRDisplay
 from acquisition.set_info import SetInfo, SetPredictor, SetRecord
+from acquisition.trust import TrustedReconstructor, TrustTally
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -111,6 +112,8 @@ class Pipeline:
         self.sr_display = SRDisplay(display if display is not None else DisplaySlot())
         #: what the reconstructors reported per set (Wiener-SIM's pattern tracking)
         self.tally = ReconstructionTally()
+        #: every SR set's trust, per channel (channels with a trust signal)
+        self.trust = TrustTally()
         self.queue_sets = queue_sets
         self._raw_queue: queue.Queue[FrameSet | None] = queue.Queue(maxsize=queue_sets)
         self._sr_queue: queue.Queue[StreamResult[SetInfo] | None] = queue.Queue()
@@ -129,6 +132,9 @@ class Pipeline:
                                              name="livesr-sr-writer", daemon=True)]
         for name, predictor in predictors.items():
             predictor.on_result = self._on_result
+            rec = predictor.reconstructor
+            if isinstance(rec, TrustedReconstructor):
+                self.trust.configure(name, rec.meter.signal, rec.threshold, rec.fallback)
             if predictor.mode == "every":
                 self._sr_threads.append(threading.Thread(
                     target=self._write_every_sr, args=(predictor,),
@@ -213,6 +219,7 @@ class Pipeline:
     # -- inference worker threads → display slot and SR writer
     def _on_result(self, result: StreamResult[SetInfo]) -> None:
         self.tally.add(result)
+        self.trust.add(result)
         if self.sr_display.show(result) is not None and self.save_sr == "displayed":
             self._sr_queue.put(result)
 

@@ -48,6 +48,7 @@ __all__ = [
     "MicroscopeSpec",
     "Protocol",
     "Reconstruction",
+    "TrustSpec",
     "load_protocol",
 ]
 
@@ -70,6 +71,29 @@ class MicroscopeSpec(_Spec):
     roi: int | None = Field(None, gt=0, le=8192, description="centred square camera ROI, px")
 
 
+class TrustSpec(_Spec):
+    """A DFCAN channel's trust signal per SR set, and what to show below its threshold."""
+
+    signal: Literal["combined", "agreement", "agreement-high", "dose", "spectrum"] = Field(
+        "combined", description="combined: atanh(agreement) + 0.5 spectrum (ranked held-out "
+        "sets by DFCAN NRMSE best); agreement: correlation with Wiener-SIM of the same set in "
+        "the band both support (-1…1); agreement-high: the same beyond the wide-field cutoff; "
+        "dose: 1 - the evaluation matrix's DFCAN NRMSE at the set's photon count; spectrum: "
+        "log10 of the input's signal over its noise floor")
+    threshold: float | None = Field(
+        None, ge=-1000, le=1000, description="sets whose trust is below it are low (none: "
+        "trust is only measured and recorded)")
+    fallback: Literal["none", "wiener-sim", "wf"] = Field(
+        "none", description="what low sets are shown and saved as: none (the SR image, "
+        "flagged), wiener-sim (its Wiener-SIM reconstruction) or wf (the upsampled wide field)")
+
+    @model_validator(mode="after")
+    def _fallback_needs_threshold(self) -> TrustSpec:
+        if self.fallback != "none" and self.threshold is None:
+            raise FieldError("fallback", f"fallback {self.fallback} needs a threshold")
+        return self
+
+
 class Reconstruction(_Spec):
     """How a channel's sets become SR images."""
 
@@ -89,6 +113,9 @@ class Reconstruction(_Spec):
                              "reconstructed whose ranges fix the scalings")
     anchor_headroom: float = Field(0.1, ge=0, le=10, description="anchored: room above the "
                                    "anchor sets' maximum before clipping (0.1: 10 %)")
+    trust: TrustSpec | None = Field(
+        None, description="dfcan: measure a trust signal per SR set (run.json, the SR JSON "
+        "lines, the GUI) and optionally fall back below a threshold")
 
     @model_validator(mode="after")
     def _weights_for_dfcan(self) -> Reconstruction:
@@ -100,6 +127,8 @@ class Reconstruction(_Spec):
             raise FieldError("calibration", f"method {self.method} takes no pattern calibration")
         if self.normalisation == "anchored" and self.method != "dfcan":
             raise FieldError("normalisation", f"anchored is for method dfcan, not {self.method}")
+        if self.trust is not None and self.method != "dfcan":
+            raise FieldError("trust", f"the trust signal judges DFCAN output, not {self.method}")
         for key in ("anchor_sets", "anchor_headroom"):
             if key in self.model_fields_set and self.normalisation != "anchored":
                 raise FieldError(key, "applies to normalisation: anchored only")
@@ -403,6 +432,10 @@ def _check_reconstruction(protocol: Protocol, i: int, rec: Reconstruction) -> li
                 (*loc, "weights"),
                 f"{path.name} takes {in_channels} frames per set, but {protocol.mode} gives {n} "
                 f"(use a SISR model with 1 input, or a {n}-frame SIM model)")]
+    if rec.trust is not None:
+        problems = _trust_problems(protocol, loc, rec.trust)
+        if problems:
+            return problems
     if rec.method == "wiener-sim":
         if protocol.mode == "wf":
             return [protocol.located((*loc, "method"), "wiener-sim needs SIM sets, not wf mode")]
@@ -414,6 +447,27 @@ def _check_reconstruction(protocol: Protocol, i: int, rec: Reconstruction) -> li
         if rec.calibration is not None:
             return _pattern_problems(protocol, loc, rec.calibration)
     return []
+
+
+def _trust_problems(protocol: Protocol, loc: tuple[str | int, ...], trust: TrustSpec
+                    ) -> list[str]:
+    """Say why a channel's trust signal or fallback cannot work in the protocol's mode."""
+    problems = []
+    if protocol.frames_per_set != 9 and trust.signal != "spectrum":
+        problems.append(protocol.located(
+            (*loc, "trust", "signal"), f"{trust.signal} needs 9-frame linear SIM sets, not "
+            f"{protocol.mode} (use spectrum)"))
+    if protocol.mode == "wf" and trust.fallback == "wiener-sim":
+        problems.append(protocol.located((*loc, "trust", "fallback"),
+                                         "wiener-sim needs SIM sets, not wf mode"))
+    wants_wiener = trust.signal not in ("dose", "spectrum") or trust.fallback == "wiener-sim"
+    if wants_wiener and not problems:
+        try:
+            import inference.wiener_sim.wiener_reconstructor  # noqa: F401
+        except ImportError:
+            problems.append(protocol.located((*loc, "trust"),
+                                             "wiener-sim is not available in this installation"))
+    return problems
 
 
 def _pattern_problems(protocol: Protocol, loc: tuple[str | int, ...], calibration: Path

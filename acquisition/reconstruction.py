@@ -40,8 +40,10 @@ def channel_reconstructor(
 ) -> tuple[Reconstructor, dict[str, Any]] | None:
     """Build the channel's reconstructor and its metadata, or ``None`` for ``method: none``.
 
-    The metadata holds the method, model, weights hash, backend and scale, and an anchored
-    DFCAN's normalisation. ``shape``: build the backend for it now.
+    The metadata holds the method, model, weights hash, backend and scale, an anchored
+    DFCAN's normalisation and its trust signal (:mod:`acquisition.trust`: the reconstructor
+    then measures each set's trust and falls back below the threshold). ``shape``: build the
+    backend for it now.
     """
     rec = channel.reconstruction
     if rec.method == "none":
@@ -55,7 +57,13 @@ def channel_reconstructor(
         rec.method, weights=weights, backend=protocol.inference.backend,
         device=protocol.inference.device, shape=shape, frames_per_set=protocol.frames_per_set,
         pattern=pattern, normalisation=normalisation)
-    return built.reconstructor, built.info
+    if rec.trust is None:
+        return built.reconstructor, built.info
+    from acquisition.trust import trusted
+
+    wrapped = trusted(built.reconstructor, rec.trust, frames_per_set=protocol.frames_per_set,
+                      structure=channel.structure)
+    return wrapped, {**built.info, "trust": rec.trust.model_dump()}
 
 
 def channel_normalisation(reconstructor: Reconstructor) -> Normalisation | None:
@@ -87,21 +95,28 @@ def use_device_pattern(built: tuple[Reconstructor, dict[str, Any]] | None, chann
                        scope: Microscope) -> None:
     """Give a Wiener-SIM channel the pattern its pattern device reports, as expected carriers.
 
-    Only a Wiener-SIM reconstructor without a calibration file is changed: its carriers are then
+    Only a Wiener-SIM reconstructor without a calibration file (or the Wiener-SIM of a DFCAN
+    channel's trust signal) is changed: its carriers are then
     searched within :data:`DEVICE_PATTERN_WINDOW` of the reported ones (one |k| from the period,
     orientations 180°/n apart from the first angle), and ``pattern_expected`` in its metadata
     says what was reported. Call it in the mode the run uses (the period can depend on it).
     """
     if built is None:
         return
-    reconstructor, info = built
-    if info.get("method") != "wiener-sim" or "pattern_calibration" in info:
+    found: object = built[0]
+    info = built[1]
+    if info.get("method") != "wiener-sim":
+        # the Wiener-SIM a trust signal compares with (acquisition.trust) takes it too
+        found = getattr(found, "wiener", None)
+        info = info.get("trust", {})
+    if found is None or "pattern_calibration" in info:
         return
     from inference.wiener_sim.priors import PatternPrior
     from inference.wiener_sim.wiener_reconstructor import WienerSIMReconstructor
 
-    if not isinstance(reconstructor, WienerSIMReconstructor):
+    if not isinstance(found, WienerSIMReconstructor):
         return
+    reconstructor = found
     reported = scope.expected_pattern(scope.channel_line(channel.preset))
     if reported is None:
         return

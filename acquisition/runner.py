@@ -98,6 +98,10 @@ class RunResult:
     #: per channel: the bleached fraction the microscope reported at each set's end, as columns
     #: ``t``, ``p``, ``bleached_fraction`` (a simulated microscope's; empty when not reported)
     bleaching: dict[str, Any] = field(default_factory=dict)
+    #: per channel with a trust signal: its settings, count, min, median, max, the sets below
+    #: the threshold and those shown as the fallback, and per set ``t``, ``p``, ``trust``,
+    #: ``low``, ``shown`` (acquisition.trust)
+    trust: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict (paths as strings, files relative to output)."""
@@ -437,6 +441,7 @@ def _fill_result(result: RunResult, pipeline: Pipeline, writers: RunWriters,
     result.latency_p99_ms = stats["latency_p99_ms"]
     result.seconds = round(seconds, 3)
     result.reconstruction = pipeline.tally.summary()
+    result.trust = pipeline.trust.summary()
     for channel, predictor in pipeline.predictors.items():
         calibration = getattr(predictor.reconstructor, "calibration", None)
         if calibration is not None and hasattr(calibration, "to_dict"):

@@ -59,6 +59,8 @@ class Counters:
     free_disk_bytes: int | None = None
     camera_buffer_fill: float | None = None
     writer_queue_fill: float | None = None
+    #: SR sets whose trust signal was below the threshold (``None``: no trust signal)
+    low_trust: int | None = None
 
     def describe(self) -> dict[str, str]:
         """Label → text, in display order (``-`` where nothing is known)."""
@@ -83,4 +85,5 @@ class Counters:
             "free disk": "-" if self.free_disk_bytes is None
             else human_bytes(self.free_disk_bytes),
             "buffer fill": buffers,
+            "low-trust SR": "-" if self.low_trust is None else str(self.low_trust),
         }

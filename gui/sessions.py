@@ -265,7 +265,9 @@ class LiveSession(Session):
             frames_acquired=self.frames_acquired, sr_shown=self.sr_rate.total,
             dropped_for_display=stats.dropped if stats else 0,
             frames_written=None, free_disk_bytes=_free_disk(Path.cwd()),
-            camera_buffer_fill=self._camera_buffer_fill())
+            camera_buffer_fill=self._camera_buffer_fill(),
+            low_trust=(self.live.sr_display.low_trust if "trust" in self.reconstructor_info
+                       else None))
 
 
 class ProtocolSession(Session):
@@ -327,7 +329,8 @@ class ProtocolSession(Session):
             dropped_for_display=stats["dropped_for_display"],
             frames_written=pipeline.writers.raw_frames, free_disk_bytes=_free_disk(self.out),
             camera_buffer_fill=self._camera_buffer_fill(),
-            writer_queue_fill=pipeline.writer_queue_fill())
+            writer_queue_fill=pipeline.writer_queue_fill(),
+            low_trust=pipeline.sr_display.low_trust if pipeline.trust.configured else None)
 
     def _count_inferred(self, inferred: int) -> None:
         """Reconstructions counted from the pipeline's total's growth since the last reading."""

@@ -8,11 +8,16 @@ does so a few times a second), never on each frame.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyqtgraph as pg
 from qtpy.QtCore import QRectF
 
-__all__ = ["AUTO_CONTRAST_STEP", "ImagePanel", "LinkedViews", "contrast_levels"]
+if TYPE_CHECKING:
+    from acquisition.display import DisplayFrame
+
+__all__ = ["AUTO_CONTRAST_STEP", "ImagePanel", "LinkedViews", "contrast_levels", "sr_title"]
 
 #: auto contrast looks at every n-th pixel in each direction
 AUTO_CONTRAST_STEP = 8
@@ -28,6 +33,16 @@ def contrast_levels(image: np.ndarray, low: float = 0.1, high: float = 99.9,
     if not hi > lo:
         hi = lo + 1.0
     return float(lo), float(hi)
+
+
+def sr_title(frame: DisplayFrame) -> str:
+    """Return the SR view's title: the set's trust, and what is shown when it is low."""
+    if frame.trust is None:
+        return "SR"
+    title = f"SR · trust {frame.trust:.2f}"
+    if frame.trust_low:
+        title += f" · LOW: {frame.shown} shown" if frame.shown != "sr" else " · LOW"
+    return title
 
 
 class ImagePanel:
@@ -70,6 +85,12 @@ class ImagePanel:
             self.item.setRect(QRectF(0.0, 0.0, width * pixel_um, height * pixel_um))
         self.frames_shown += 1
         self._histogram_stale = True
+
+    def set_title(self, title: str) -> None:
+        """Show ``title`` above the view (only when it changes)."""
+        if title != self.title:
+            self.title = title
+            self.plot.setTitle(title)
 
     def auto_contrast(self) -> None:
         """Set the levels from the shown image's percentiles (nothing before an image)."""

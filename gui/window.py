@@ -39,7 +39,7 @@ from gui.dose_panel import DosePanel
 from gui.panels import AcquisitionPanel, LaserPanel, ReconstructionChoice
 from gui.protocol_editor import ProtocolEditor
 from gui.sessions import LiveSession, ProtocolSession, Session
-from gui.views import LinkedViews
+from gui.views import LinkedViews, sr_title
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -350,6 +350,7 @@ class MainWindow(QMainWindow):
             self.displayed_sr = sr
             scale = sr.image.shape[0] / max(frame_set.shape[0], 1) if frame_set else 1.0
             self.views.sr.show(np.asarray(sr.image), self.pixel_um / scale)
+            self.views.sr.set_title(sr_title(sr))
             self.sr_displayed += 1
         if self._auto_pending and self.views.raw.image is not None:
             self._auto_pending = False

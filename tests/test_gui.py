@@ -297,6 +297,38 @@ def test_a_protocol_runs_on_the_windows_microscope(qtbot, window, scope, tmp_pat
     assert scope.camera.shape == (SENSOR, SENSOR)
 
 
+def test_the_sr_view_shows_each_sets_trust_and_the_counters_the_low_ones(  # type: ignore[no-untyped-def]
+        qtbot, window, tmp_path: Path) -> None:
+    from gui.views import sr_title
+
+    path = write_protocol(tmp_path, """
+        mode: tirf-sim
+        channels:
+          - {preset: "488", power_mw: 20, exposure_ms: 2,
+             reconstruction: {method: dfcan, weights: tiny_sim.safetensors,
+                              trust: {threshold: 100, fallback: wiener-sim}}}
+        timelapse: {count: 3}
+        save: {wf: false, sr: every}
+        output: run
+        inference: {backend: torch, device: cpu}
+        """)
+    window.editor.open(path)
+    window.editor.run_button.click()
+    session = window.session
+    assert session is not None
+    qtbot.waitUntil(lambda: window.session is None, timeout=WAIT_MS)
+    assert session.error is None, session.error
+    trust = session.result.trust["488"]
+    assert trust["count"] >= 2 and trust["below_threshold"] == trust["count"]
+    window.refresh_display()
+    shown = window.displayed_sr
+    assert shown is not None and shown.trust is not None and shown.trust_low
+    assert window.views.sr.title == sr_title(shown)
+    assert window.views.sr.title.startswith("SR · trust ") and "LOW: wiener-sim shown" in \
+        window.views.sr.title
+    assert window.counter_labels["low-trust SR"].text() == str(trust["below_threshold"])
+
+
 def test_stop_ends_a_protocol_run(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = write_protocol(tmp_path, """
         mode: tirf-sim
@@ -365,3 +397,4 @@ def test_rate_meter_counts_over_its_window() -> None:
                     writer_queue_fill=0.5).describe()
     assert text["raw fps"] == "90.0" and text["latency p50/p99 ms"] == "12 / 40"
     assert text["free disk"] == "2.5 GB" and text["buffer fill"] == "cam 25% · writer 50%"
+    assert text["low-trust SR"] == "-" and Counters(low_trust=3).describe()["low-trust SR"] == "3"

@@ -117,7 +117,7 @@ def execute(protocol: Any, out: Path, progress: bool = True, overwrite: bool = F
 
 
 def print_result(result: Any) -> None:
-    """Print a finished run's counts, SR latency, reports, notes, dose advice and output."""
+    """Print a finished run's counts, SR latency, reports, notes, dose advice, trust, output."""
     print(f"{result.frames_written} of {result.frames_requested} raw frames written "
           f"({result.sets_written} sets) in {result.seconds:.1f} s "
           f"({result.frames_per_s:.0f} frames/s after the first set); WF images "
@@ -133,4 +133,10 @@ def print_result(result: Any) -> None:
     for channel, advice in result.dose_advice.items():
         message = advice["last_set"]["message"] if "last_set" in advice else advice
         print(f"dose advice{'' if channel == 'note' else f' ({channel})'}: {message}")
+    for channel, trust in getattr(result, "trust", {}).items():
+        if trust["count"]:
+            print(f"trust ({channel}, {trust['signal']}): {trust['count']} sets, min "
+                  f"{trust['min']:.3f}, median {trust['median']:.3f}; "
+                  f"{trust['below_threshold']} below the threshold, "
+                  f"{trust['fallback_shown']} shown as {trust['fallback']}")
     print(f"output: {result.output}")
