@@ -40,6 +40,20 @@ def write_protocol(folder: Path, text: str, name: str = "protocol.yaml") -> Path
     return path
 
 
+def one_channel_protocol(folder: Path, reconstruction: str, mode: str = "tirf-sim") -> Path:
+    """A 488 nm protocol on the demo microscope (64² ROI) with the given ``reconstruction``
+    mapping (YAML flow text).
+    """
+    return write_protocol(folder, f"""
+        microscope: {{config: demo, roi: 64}}
+        mode: {mode}
+        channels:
+          - {{preset: "488", power_mw: 20, exposure_ms: 10,
+              reconstruction: {reconstruction}}}
+        output: out
+        """)
+
+
 def two_channel_sim_protocol(folder: Path, sensor: int, timelapse: str, save: str) -> Path:
     """A TIRF-SIM protocol on a small demo microscope: 488 reconstructed by a tiny DFCAN, 560
     raw only, with the given ``timelapse`` and ``save`` mappings (YAML flow text).

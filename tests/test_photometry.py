@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from acquisition_support import small_cfg, tiny_dfcan, write_protocol
+from acquisition_support import one_channel_protocol, small_cfg, tiny_dfcan, write_protocol
 
 import acquisition
 from acquisition.protocol import load_protocol
@@ -181,13 +181,7 @@ def test_the_protocol_option_is_checked(tmp_path: Path) -> None:
     tiny_dfcan(tmp_path / "tiny.safetensors")
 
     def protocol(reconstruction: str) -> Path:
-        return write_protocol(tmp_path, f"""
-            microscope: {{config: demo, roi: 64}}
-            channels:
-              - {{preset: "488", power_mw: 20, exposure_ms: 10,
-                  reconstruction: {reconstruction}}}
-            output: out
-            """)
+        return one_channel_protocol(tmp_path, reconstruction)
 
     good = load_protocol(protocol("{method: dfcan, weights: tiny.safetensors, "
                                   "normalisation: anchored, anchor_sets: 5}"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from acquisition_support import small_cfg, tiny_dfcan, write_protocol
+from acquisition_support import one_channel_protocol, small_cfg, tiny_dfcan, write_protocol
 from scipy.stats import spearmanr
 
 import acquisition
@@ -176,14 +176,7 @@ def test_the_protocol_option_is_checked(tmp_path: Path) -> None:
     tiny_dfcan(tmp_path / "sisr.safetensors", in_channels=1)
 
     def protocol(reconstruction: str, mode: str = "tirf-sim") -> Path:
-        return write_protocol(tmp_path, f"""
-            microscope: {{config: demo, roi: 64}}
-            mode: {mode}
-            channels:
-              - {{preset: "488", power_mw: 20, exposure_ms: 10,
-                  reconstruction: {reconstruction}}}
-            output: out
-            """)
+        return one_channel_protocol(tmp_path, reconstruction, mode)
 
     good = load_protocol(protocol("{method: dfcan, weights: tiny.safetensors, "
                                   "trust: {threshold: 0.4, fallback: wiener-sim}}"))
