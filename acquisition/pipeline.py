@@ -114,6 +114,8 @@ class Pipeline:
         self.tally = ReconstructionTally()
         #: every SR set's trust, per channel (channels with a trust signal)
         self.trust = TrustTally()
+        #: called with every SR result, on the inference threads (e.g. the dose controller)
+        self.result_listeners: list[Callable[[StreamResult[SetInfo]], None]] = []
         self.queue_sets = queue_sets
         self._raw_queue: queue.Queue[FrameSet | None] = queue.Queue(maxsize=queue_sets)
         self._sr_queue: queue.Queue[StreamResult[SetInfo] | None] = queue.Queue()
@@ -220,6 +222,8 @@ class Pipeline:
     def _on_result(self, result: StreamResult[SetInfo]) -> None:
         self.tally.add(result)
         self.trust.add(result)
+        for listener in self.result_listeners:
+            listener(result)
         if self.sr_display.show(result) is not None and self.save_sr == "displayed":
             self._sr_queue.put(result)
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MODES",
     "ChannelSpec",
+    "DoseSpec",
     "Estimate",
     "MicroscopeSpec",
     "Protocol",
@@ -135,6 +136,29 @@ class Reconstruction(_Spec):
         return self
 
 
+class DoseSpec(_Spec):
+    """How a channel's excitation changes over a run: fixed, or adapted set by set to trust."""
+
+    mode: Literal["fixed", "adaptive"] = Field(
+        "fixed", description="fixed: power_mw throughout; adaptive: from power_mw, lowered by "
+        "step_down after a set whose trust is at or above the threshold (plus margin), raised "
+        "by step_up after one below it")
+    min_power_mw: float = Field(0.1, gt=0, description="adaptive: the lowest power, mW")
+    max_power_mw: float | None = Field(
+        None, gt=0, description="adaptive: the highest power, mW (none: the laser's maximum)")
+    step_down: float = Field(0.8, gt=0, lt=1, description="adaptive: factor after a trusted set")
+    step_up: float = Field(1.25, gt=1, le=4, description="adaptive: factor after a low set")
+    margin: float = Field(0.0, ge=0, description="adaptive: trust above the threshold needed "
+                                                  "before the power is lowered")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DoseSpec:
+        if self.max_power_mw is not None and self.max_power_mw < self.min_power_mw:
+            raise FieldError("max_power_mw", f"{self.max_power_mw} mW is below min_power_mw "
+                                             f"({self.min_power_mw} mW)")
+        return self
+
+
 class ChannelSpec(_Spec):
     """One channel: a preset of the settings' channel group, its laser power and exposure."""
 
@@ -145,6 +169,19 @@ class ChannelSpec(_Spec):
     structure: Literal["ccp", "er", "microtubules", "factin"] | None = Field(
         None, description="what the sample shows: the dose advisor's row of the evaluation "
                           "matrix")
+    dose: DoseSpec = Field(default_factory=DoseSpec)
+
+    @model_validator(mode="after")
+    def _adaptive_needs_a_threshold(self) -> ChannelSpec:
+        if self.dose.mode == "adaptive":
+            trust = self.reconstruction.trust
+            if trust is None or trust.threshold is None:
+                raise FieldError("dose", "adaptive dose follows the trust signal: the "
+                                 "channel's reconstruction needs trust: {threshold: …}")
+            if self.power_mw < self.dose.min_power_mw:
+                raise FieldError("power_mw", f"{self.power_mw} mW is below the adaptive "
+                                 f"dose's min_power_mw ({self.dose.min_power_mw} mW)")
+        return self
 
 
 class TimeLapse(_Spec):
@@ -199,6 +236,15 @@ class Protocol(_Spec):
         presets = [c.preset for c in self.channels]
         if len(set(presets)) != len(presets):
             raise FieldError("channels", f"a channel preset appears twice: {presets}")
+        return self
+
+    @model_validator(mode="after")
+    def _adaptive_needs_an_interval(self) -> Protocol:
+        adaptive = [c.preset for c in self.channels if c.dose.mode == "adaptive"]
+        if adaptive and not self.timelapse.interval_s > 0:
+            raise FieldError("timelapse", f"adaptive dose ({', '.join(adaptive)}) changes the "
+                             "power between time points: it needs interval_s > 0 (at 0 the "
+                             "time-lapse streams as one hardware sequence)")
         return self
 
     # -- derived

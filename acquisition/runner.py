@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from acquisition.adaptive_dose import DoseController
 from acquisition.dose import DoseMonitor
 from acquisition.pipeline import Pipeline
 from acquisition.protocol import (
@@ -102,6 +103,9 @@ class RunResult:
     #: the threshold and those shown as the fallback, and per set ``t``, ``p``, ``trust``,
     #: ``low``, ``shown`` (acquisition.trust)
     trust: dict[str, Any] = field(default_factory=dict)
+    #: per channel: its dose mode and power bounds, the total dose (mJ, laser power × exposure)
+    #: and every set's ``t``, ``p``, ``power_mw``, ``dose_mj`` (acquisition.adaptive_dose)
+    dose_control: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict (paths as strings, files relative to output)."""
@@ -239,7 +243,14 @@ def _run_on_microscope(protocol: Protocol, out_dir: Path, recs: Reconstructors,
             on_pipeline(pipeline)
         _start_records(out_dir, protocol, result, started, scope)
         dose = DoseMonitor.for_protocol(protocol, scope.settings.camera.calibration)
-        acquired = _acquire(protocol, scope, acquisition, pipeline, dose, bar, result)
+        control = DoseController(protocol, scope)
+        acquisition.engine.before_setup = control.before_setup
+        pipeline.result_listeners.append(control.observe)
+        try:
+            acquired = _acquire(protocol, scope, acquisition, pipeline, dose, bar, result)
+        finally:
+            acquisition.engine.before_setup = None
+        result.dose_control = control.summary()
         _fill_result(result, pipeline, writers, time.perf_counter() - t0)
         _note_pipeline(result, pipeline)
     result.dose_advice = dose.advice()

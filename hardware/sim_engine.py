@@ -78,6 +78,9 @@ class SIMEngine(StrictMDAEngine):
         #: before the runner's ``frameReady`` (whose Qt flavour may deliver it later, elsewhere)
         self.frame_sink: Callable[[np.ndarray, useq.MDAEvent, Mapping[str, Any]], None] | None \
             = None
+        #: called with each event before its devices are set up, on the acquisition thread
+        #: (a sequenced set: once, with the set's first event's index), e.g. to set a power
+        self.before_setup: Callable[[useq.MDAEvent], None] | None = None
 
     # -- events
     def pattern_events(self, event: useq.MDAEvent) -> list[useq.MDAEvent]:
@@ -109,6 +112,14 @@ class SIMEngine(StrictMDAEngine):
     # -- setup: every failure names its device instead of being logged and skipped
     def setup_event(self, event: useq.MDAEvent) -> None:
         """Set the devices up for ``event``; any failure raises a :class:`DeviceError`."""
+        if self.before_setup is not None:
+            try:
+                self.before_setup(event)
+            except DeviceError:
+                raise
+            except Exception as exc:
+                raise DeviceError(self._devices_of(event), f"before setting up a frame: {exc}") \
+                    from exc
         try:
             super().setup_event(event)
         except DeviceError:
