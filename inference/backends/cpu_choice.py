@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from inference.backends.engine_cache import atomic_write
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,9 +29,21 @@ if TYPE_CHECKING:
     #: makes the backend ``(name, precision)`` on the CPU
     MakeBackend = Callable[[str, str], InferenceBackend]
 
-__all__ = ["ACCURATE", "CANDIDATES", "FILE_NAME", "candidates", "cpu_flags", "cpu_model",
-           "has_bf16",
-           "machine_signature", "ordered", "read_choice", "record_choice", "time_candidates"]
+__all__ = [
+    "ACCURATE",
+    "CANDIDATES",
+    "FILE_NAME",
+    "candidates",
+    "cpu_flags",
+    "cpu_model",
+    "has_bf16",
+    "machine_signature",
+    "ordered",
+    "physical_cores",
+    "read_choice",
+    "record_choice",
+    "time_candidates",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +77,24 @@ def has_bf16() -> bool:
 def candidates() -> list[str]:
     """Return the accurate configurations worth timing here (bf16 only with bf16 instructions)."""
     return [label for label in CANDIDATES if label != "torch-bf16" or has_bf16()]
+
+
+def physical_cores() -> int:
+    """Physical cores available to this process: logical CPUs / hardware threads per core."""
+    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (logical or 1) // _threads_per_core())
+
+
+def _threads_per_core() -> int:
+    try:
+        text = Path("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list").read_text()
+    except OSError:
+        return 1
+    count = 0
+    for part in text.strip().split(","):
+        lo, _, hi = part.partition("-")
+        count += int(hi) - int(lo) + 1 if hi else 1
+    return max(1, count)
 
 
 def cpu_model() -> str:
@@ -124,12 +155,7 @@ def record_choice(cache_dir: Path, size: int, timings_ms: dict[str, float],
     entry = data.setdefault(machine_signature(), {})
     entry[str(size)] = {"order": order, "ms": timings_ms, "source": source,
                         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    path = _path(cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cpu_choice.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write(_path(cache_dir), json.dumps(data, indent=2).encode())
     return order
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inference.backends.base import InferenceBackend, default_cache_dir, model_digest
+from inference.backends.cpu_choice import physical_cores
 from inference.backends.errors import BackendUnavailable
 from inference.backends.export_onnx import INPUT_NAME, export_onnx
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
     from inference.models.dfcan import DFCAN
 
-__all__ = ["OnnxRuntimeBackend", "cached_onnx", "physical_cores", "quantize_int8"]
+__all__ = ["OnnxRuntimeBackend", "cached_onnx", "quantize_int8"]
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +38,6 @@ log = logging.getLogger(__name__)
 GRAPH_VERSION = 2
 #: opset of the graphs quantized to int8 (Gelu is one operator from opset 20, so it stays fused)
 INT8_OPSET = 20
-
-
-def physical_cores() -> int:
-    """Physical cores available to this process: logical CPUs / hardware threads per core."""
-    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (logical or 1) // _threads_per_core())
-
-
-def _threads_per_core() -> int:
-    try:
-        text = Path("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list").read_text()
-    except OSError:
-        return 1
-    count = 0
-    for part in text.strip().split(","):
-        lo, _, hi = part.partition("-")
-        count += int(hi) - int(lo) + 1 if hi else 1
-    return max(1, count)
 
 
 def _atomic(path: Path, write: Callable[[str], Any]) -> Path:

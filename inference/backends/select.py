@@ -290,6 +290,7 @@ def _cpu_order(model: DFCAN, shape: tuple[int, int] | None, cache_dir: str | Pat
     from inference.backends.cpu_choice import CANDIDATES, ordered
 
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
     def make(name: str, chosen: str) -> InferenceBackend:
         return named_backend(name, model, device="cpu", precision=chosen, cache_dir=cache)
 

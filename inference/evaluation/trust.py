@@ -80,6 +80,15 @@ def _tapered_spectrum(image: np.ndarray) -> np.ndarray:
     return np.fft.rfft2(x * window)
 
 
+def _radius_in_cutoffs(shape: tuple[int, ...], pixel_um: float,
+                       cutoff_per_um: float) -> np.ndarray:
+    """|k| / k_c on the real-FFT grid of an image of ``shape`` (pixel ``pixel_um``)."""
+    ky = np.fft.fftfreq(shape[0], d=pixel_um)[:, None]
+    kx = np.fft.rfftfreq(shape[1], d=pixel_um)[None, :]
+    radius: np.ndarray = np.hypot(ky, kx) / cutoff_per_um
+    return radius
+
+
 def band_agreement(sr: np.ndarray, reference: np.ndarray, pixel_um: float, cutoff_per_um: float,
                    band: tuple[float, float] = AGREEMENT_BAND) -> float:
     """Normalised correlation of two images of one grid within ``band`` × ``cutoff_per_um``.
@@ -90,9 +99,7 @@ def band_agreement(sr: np.ndarray, reference: np.ndarray, pixel_um: float, cutof
     if sr.shape != reference.shape:
         raise ValueError(f"band_agreement: shapes differ, {sr.shape} and {reference.shape}")
     a, b = _tapered_spectrum(sr), _tapered_spectrum(reference)
-    ky = np.fft.fftfreq(sr.shape[0], d=pixel_um)[:, None]
-    kx = np.fft.rfftfreq(sr.shape[1], d=pixel_um)[None, :]
-    k = np.hypot(ky, kx) / cutoff_per_um
+    k = _radius_in_cutoffs(sr.shape, pixel_um, cutoff_per_um)
     mask = (k >= band[0]) & (k <= band[1])
     # the half-spectrum counts the other half's conjugates once: weights cancel in the ratio
     aa, bb = a[mask], b[mask]
@@ -111,9 +118,7 @@ def spectral_snr(frames: np.ndarray, pixel_um: float, cutoff_per_um: float) -> f
     stack = np.asarray(frames, dtype=np.float32)
     wf = stack.mean(axis=0) if stack.ndim == 3 else stack
     power = np.abs(_tapered_spectrum(wf)) ** 2
-    ky = np.fft.fftfreq(wf.shape[0], d=pixel_um)[:, None]
-    kx = np.fft.rfftfreq(wf.shape[1], d=pixel_um)[None, :]
-    k = np.hypot(ky, kx) / cutoff_per_um
+    k = _radius_in_cutoffs(wf.shape, pixel_um, cutoff_per_um)
     signal = power[(k >= 0.05) & (k <= 0.5)]
     noise = power[k > 1.1]
     if signal.size == 0 or noise.size == 0:

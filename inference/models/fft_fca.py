@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from inference.models.dft import MatmulDFTFCA, _fold, fold_axis
+from inference.models.dft import MatmulDFTFCA, _axis_samples, fold_axis
 from inference.models.fca import FCALayer
 
 __all__ = ["FFTFoldFCA", "with_fft_fold"]
@@ -37,9 +37,9 @@ class FFTFoldFCA(MatmulDFTFCA):
         if self.plan.resize is not None:
             raise ValueError(f"{height}×{width} → {fca.size_psc}: the spectrum is resized, "
                              "not sampled; use MatmulDFTFCA")
-        rows = (_sampled(height, fca.size_psc) + height // 2) % height
-        cols = (_sampled(width, fca.size_psc) + width // 2) % width
-        self.fold_h, self.fold_w = _fold(rows, height), _fold(cols, width)
+        rows = (_axis_samples(height, fca.size_psc)[0] + height // 2) % height
+        cols = (_axis_samples(width, fca.size_psc)[0] + width // 2) % width
+        self.fold_h, self.fold_w = self.plan.fold_rows, self.plan.fold_cols
         h, w = height // self.fold_h, width // self.fold_w
         self.folded = (h, w)
         u, v = np.meshgrid(rows // self.fold_h, cols // self.fold_w, indexing="ij")
@@ -63,15 +63,6 @@ class FFTFoldFCA(MatmulDFTFCA):
         amp = torch.pow(torch.fft.rfft2(x).abs() * self.norm + self.eps, self.gamma)
         flat = amp.reshape(*amp.shape[:-2], -1).index_select(-1, self.fft_gather)
         return flat.reshape(*amp.shape[:-2], *self.out_shape)
-
-
-def _sampled(n: int, size_psc: int | None) -> np.ndarray:
-    """Shifted positions the (pure-sampling) resize reads along one axis."""
-    if size_psc is None or size_psc == n:
-        return np.arange(n)
-    from inference.models.fca import legacy_bilinear_indices
-
-    return legacy_bilinear_indices(n, size_psc)[0].numpy()
 
 
 def with_fft_fold(model: torch.nn.Module, height: int, width: int) -> torch.nn.Module:

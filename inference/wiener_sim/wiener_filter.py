@@ -76,15 +76,12 @@ class NumpyBackend:
         """Compute the FFT over the last two axes."""
         return sfft.fft2(x, workers=self.workers)
 
-    def ifft2(self, x: Any) -> Any:
-        """Compute the inverse FFT over the last two axes (``x`` may be overwritten)."""
-        return sfft.ifft2(x, workers=self.workers, overwrite_x=True)
 
     def rfft2(self, x: Any) -> Any:
         """Compute the real FFT over the last two axes."""
         return sfft.rfft2(x, workers=self.workers)
 
-    def ifft2_copy(self, x: Any) -> Any:
+    def ifft2(self, x: Any) -> Any:
         """Inverse FFT over the last two axes into a new array (``x`` is kept)."""
         return sfft.ifft2(x, workers=self.workers)
 
@@ -150,15 +147,12 @@ class TorchBackend:
         """Compute the FFT over the last two axes."""
         return self.torch.fft.fft2(x)
 
-    def ifft2(self, x: Any) -> Any:
-        """Compute the inverse FFT over the last two axes."""
-        return self.torch.fft.ifft2(x)
 
     def rfft2(self, x: Any) -> Any:
         """Compute the real FFT over the last two axes."""
         return self.torch.fft.rfft2(x)
 
-    def ifft2_copy(self, x: Any) -> Any:
+    def ifft2(self, x: Any) -> Any:
         """Inverse FFT over the last two axes into a new tensor (``x`` is kept)."""
         return self.torch.fft.ifft2(x)
 
@@ -242,7 +236,10 @@ class ReconstructionPlan:
         kyc, kxc = frequency_grid((h, w), p)
         delta = (s - 1) / (2 * s) * p  # output origin: up-left of camera pixel (0, 0)'s centre
         origin = np.exp(-2j * np.pi * (kyc + kxc) * delta)
-        postfilter = _postfilter(apodization, denominator)
+        def postfilter(ky: np.ndarray, kx: np.ndarray) -> np.ndarray:
+            result: np.ndarray = apodization(ky, kx) / denominator(ky, kx)
+            return result
+
         prefilters = np.zeros((geo.n_orientations, harm + 1, h, w), complex)
         for o in range(geo.n_orientations):
             for m in range(harm + 1):
@@ -324,7 +321,7 @@ class ReconstructionPlan:
             self._padded = b.zeros((1 + n_o * harm, *self.out_shape))
         padded = self._padded
         padded[:, :h, :w] = spectra
-        images = b.ifft2_copy(padded)
+        images = b.ifft2(padded)
         combined = b.combine(images, self._ramp_y, self._ramp_x)
         return b.irfft2(b.rfft2(combined) * self._support, self.out_shape)
 
@@ -370,12 +367,3 @@ def upsample_widefield(frames: np.ndarray, scale: int, background: float = 0.0) 
     big = pad_spectrum(spectrum, np.zeros((h * scale, w * scale), complex))
     return sfft.ifft2(big).real.astype(np.float32)
 
-
-def _postfilter(apodization: Any, denominator: Any) -> Any:
-    """Return the apodization over the support divided by the Wiener denominator, as a function."""
-
-    def postfilter(ky: np.ndarray, kx: np.ndarray) -> np.ndarray:
-        result: np.ndarray = apodization(ky, kx) / denominator(ky, kx)
-        return result
-
-    return postfilter
