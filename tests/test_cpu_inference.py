@@ -120,7 +120,7 @@ def test_bf16_is_a_candidate_only_where_the_cpu_has_bf16(monkeypatch: pytest.Mon
     def unused(name: str, precision: str) -> TorchBackend:
         raise AssertionError("nothing to time without a shape")
 
-    assert cpu_choice.ordered(unused, 1, None, tmp_path) == ["onnxruntime-fp32", "torch-fp32"]
+    assert cpu_choice.ordered(unused, 1, None, tmp_path) == ["torch-fp32", "onnxruntime-fp32"]
     monkeypatch.setattr(cpu_choice, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
     assert "torch-bf16" in cpu_choice.candidates()
     assert cpu_choice.machine_signature() != ""

@@ -58,10 +58,13 @@ def configurations(model: Any, device: str, cache_dir: Path,
 
     if device == "cpu":
         return [
-            Config(BASELINE, lambda: TorchBackend(model, "cpu", dft="fft")),
+            Config(BASELINE, lambda: TorchBackend(model, "cpu", dft="fft", conv="direct")),
             Config("torch-fp32", lambda: TorchBackend(model, "cpu")),
+            Config("torch-fp32-direct", lambda: TorchBackend(model, "cpu", conv="direct")),
             Config("torch-bf16", lambda: TorchBackend(model, "cpu", "bf16")),
             Config("torch-fp32-compile", lambda: TorchBackend(model, "cpu", compile="default")),
+            Config("torch-fp32-direct-compile",
+                   lambda: TorchBackend(model, "cpu", conv="direct", compile="default")),
             Config("onnxruntime-fp32", lambda: OnnxRuntimeBackend(model, cache_dir=cache_dir)),
             Config("onnxruntime-int8", lambda: OnnxRuntimeBackend(
                 model, "int8", cache_dir=cache_dir, calibration=calibration)),
@@ -177,9 +180,18 @@ def test_inputs(size: int, channels: int, reference: Any | None) -> tuple[Any, A
     return normalised(reference), normalised(reference.T[::-1])
 
 
-def time_config(config: Config, model: Any, size: int, device: str, warmup: int,
-                repeats: int, x_np: Any) -> tuple[dict[str, Any], Any]:
-    """Build, warm up and time one configuration at one size; return the row and its output."""
+@dataclass
+class Prepared:
+    """A configuration built for one size: one frame to time, its output, its build time."""
+
+    description: str
+    frame: Callable[[], None]
+    output: Any
+    build_s: float
+
+
+def prepare_config(config: Config, size: int, device: str, x_np: Any) -> Prepared:
+    """Build one configuration at one size and run it once (its output)."""
     import numpy as np
     import torch
 
@@ -200,23 +212,40 @@ def time_config(config: Config, model: Any, size: int, device: str, warmup: int,
         def frame() -> None:
             backend.infer(x_np)
 
-    for _ in range(warmup):
-        frame()
-    times = []
+    return Prepared(backend.description, frame, output, build_s)
+
+
+def time_round_robin(prepared: dict[str, Prepared], warmup: int,
+                     repeats: int) -> dict[str, list[float]]:
+    """Time ``repeats`` frames of each configuration, one of each in turn; seconds per frame.
+
+    Taking turns spreads slow drifts of the machine's speed (other tenants, clocks) over all
+    configurations alike, so their ratios hold even where their absolute times wander.
+    """
+    for item in prepared.values():
+        for _ in range(warmup):
+            item.frame()
+    times: dict[str, list[float]] = {label: [] for label in prepared}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        frame()
-        times.append(time.perf_counter() - t0)
-    ms = np.array(times) * 1e3
+        for label, item in prepared.items():
+            t0 = time.perf_counter()
+            item.frame()
+            times[label].append(time.perf_counter() - t0)
+    return times
+
+
+def summary(times_s: list[float]) -> dict[str, Any]:
+    """p50, p99, mean (ms), frames/s and the count of timed frames."""
+    import numpy as np
+
+    ms = np.array(times_s) * 1e3
     return {
-        "backend": backend.description,
-        "build_s": build_s,
         "p50_ms": float(np.percentile(ms, 50)),
         "p99_ms": float(np.percentile(ms, 99)),
         "mean_ms": float(statistics.fmean(ms)),
         "frames_per_s": float(1e3 / np.percentile(ms, 50)),
-        "runs": repeats,
-    }, output
+        "runs": len(ms),
+    }
 
 
 def describe(row: dict[str, Any]) -> str:
@@ -258,6 +287,7 @@ def benchmark(model: Any, sizes: list[int], device: str, *, warmup: int,
     Each row also holds the output's max abs error against the baseline's on the same input
     (``reference`` mirrored out to the size; see :func:`test_inputs`).
     """
+    import numpy as np
     from rich.progress import Progress
 
     info = machine(device)
@@ -280,34 +310,39 @@ def benchmark(model: Any, sizes: list[int], device: str, *, warmup: int,
             task = progress.add_task("benchmark", total=len(sizes) * len(configs))
             for size in sizes:
                 flops = network_flops(model, size)
-                baseline_ms: float | None = None
-                baseline_out = None
                 x_np, calibration = test_inputs(size, model.config.in_channels, reference)
                 calibrations[:] = [calibration]
+                prepared: dict[str, Prepared] = {}
+                failed: dict[str, str] = {}
                 for config in configs:
-                    progress.update(task, description=f"{size}² {config.label}")
+                    progress.update(task, description=f"{size}² build {config.label}")
+                    try:
+                        prepared[config.label] = prepare_config(config, size, device, x_np)
+                    except Exception as exc:  # a configuration that fails is recorded
+                        failed[config.label] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                        traceback.print_exc(limit=2)
+                progress.update(task, description=f"{size}² timing, round robin")
+                times = time_round_robin(prepared, warmup, repeats_for(size))
+                baseline = prepared.get(BASELINE)
+                baseline_ms = float(np.median(times[BASELINE])) * 1e3 if baseline else None
+                for config in configs:
                     row: dict[str, Any] = {"size": size, "config": config.label,
                                            "gflop_per_frame": flops / 1e9}
-                    try:
-                        timing, output = time_config(config, model, size, device, warmup,
-                                                     repeats_for(size), x_np)
-                        row.update(timing)
-                        if config.label == BASELINE:
-                            baseline_out = output
-                        if baseline_out is not None:
-                            row["max_abs_error"] = float(abs(output - baseline_out).max())
-                    except Exception as exc:  # a configuration that fails is recorded
-                        row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                        traceback.print_exc(limit=2)
-                    if "p50_ms" in row:
-                        if config.label == BASELINE:
-                            baseline_ms = row["p50_ms"]
+                    if config.label in failed:
+                        row["error"] = failed[config.label]
+                    else:
+                        item = prepared[config.label]
+                        row.update({"backend": item.description, "build_s": item.build_s,
+                                    **summary(times[config.label])})
+                        if baseline is not None:
+                            row["max_abs_error"] = float(abs(item.output - baseline.output).max())
                         row["ratio_to_eager_fp32"] = (baseline_ms / row["p50_ms"]
                                                       if baseline_ms else None)
                         row["share_of_matmul_rate"] = flops / (row["p50_ms"] / 1e3) / rate["peak"]
                     progress.console.print(describe(row), soft_wrap=True)
                     rows.append(row)
                     progress.advance(task)
+                prepared.clear()
                 if device == "cpu":
                     accurate = {r["config"]: r["p50_ms"] for r in rows
                                 if r["size"] == size and r["config"] in CANDIDATES
@@ -322,7 +357,8 @@ def benchmark(model: Any, sizes: list[int], device: str, *, warmup: int,
         "benchmark": "DFCAN forward per frame, batch 1, normalised input on the device",
         "model": {"weights": weights, **model.config.model_dump()},
         "method": (
-            f"per point: build, {warmup} warm-up frames, then timed frames; p50/p99 of ms per "
+            f"per size: every configuration built, {warmup} warm-up frames each, then the timed "
+            "frames round robin (one frame of each configuration in turn); p50/p99 of ms per "
             "frame (CUDA synchronised per frame); ratio = eager fp32 p50 / p50 in this run; "
             "share = FLOPs per frame (convs + matmuls, torch FLOP counter) / p50 / the dense "
             f"matmul rate measured in this run ({rate['size']}², best dtype); max_abs_error = "

@@ -47,6 +47,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: what the labels run; a new version (torch-fp32 with Winograd convolutions: 2) re-measures
+CONFIGURATIONS_VERSION = 2
 #: max abs output error against the reference network for a configuration to count as accurate
 ACCURATE = 2e-3
 FILE_NAME = "cpu_choice.json"
@@ -121,7 +123,8 @@ def machine_signature() -> str:
         ort = "none"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     flags = ",".join(sorted(cpu_flags()))
-    return f"{cpu} | {cores} cpus | {flags} | torch {torch.__version__} | onnxruntime {ort}"
+    return (f"{cpu} | {cores} cpus | {flags} | torch {torch.__version__} | onnxruntime {ort}"
+            f" | configurations {CONFIGURATIONS_VERSION}")
 
 
 def _path(cache_dir: Path) -> Path:
@@ -193,11 +196,12 @@ def ordered(make: MakeBackend, in_channels: int, shape: tuple[int, int] | None,
     """Return the accurate CPU configurations, fastest first on this machine.
 
     Recorded order if any; else, with a shape and ``measure``, timed now (and recorded); else
-    ONNX Runtime fp32, then torch (bf16 first where the CPU has bf16 instructions).
+    torch fp32 (Winograd convolutions where its kernel builds), then ONNX Runtime fp32 (torch
+    bf16 first where the CPU has bf16 instructions).
     """
     recorded = read_choice(cache_dir, max(shape) if shape else None)
     if recorded:
         return recorded
     if shape is not None and measure:
         return time_candidates(make, in_channels, shape, cache_dir)
-    return ["onnxruntime-fp32", *(["torch-bf16"] if has_bf16() else []), "torch-fp32"]
+    return [*(["torch-bf16"] if has_bf16() else []), "torch-fp32", "onnxruntime-fp32"]

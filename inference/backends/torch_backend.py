@@ -1,5 +1,7 @@
 """DFCAN in PyTorch on CUDA or CPU: the matmul-DFT network, and on a GPU the fast path.
 
+On CPU, float32: the 3×3 convolutions by Winograd F(6×6, 3×3) in a native kernel
+(:mod:`inference.models.winograd`), channels-last, when that kernel builds here.
 On CUDA: float16 or bfloat16 weights, channels_last, the frames uploaded as uint16 from a ring of
 pinned host buffers on a copy stream, normalisation, the network (replayed as a CUDA graph after
 warm-up, optionally ``torch.compile``d) and the official post-processing on a compute stream, the
@@ -9,6 +11,8 @@ result copied back into a pinned buffer. On CPU the same steps run synchronously
 from __future__ import annotations
 
 import copy
+import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +28,7 @@ from inference.models.dft import with_matmul_dft
 from inference.models.fft_fca import with_fft_fold
 from inference.models.mixed_precision import with_bf16_block_convs
 from inference.models.subpixel_conv import with_subpixel_conv
+from inference.models.winograd import with_winograd
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,6 +36,8 @@ if TYPE_CHECKING:
     from inference.models.dfcan import DFCAN
 
 __all__ = ["Runner", "TorchBackend"]
+
+log = logging.getLogger(__name__)
 
 WARMUP_CALLS = 3
 
@@ -102,6 +109,10 @@ class TorchBackend(InferenceBackend):
             (:mod:`inference.models.subpixel_conv`; the same output); default on for the CPU
             but for the reference network.
         compile: a ``torch.compile`` mode (``"max-autotune"``, ``"default"``) or None.
+        conv: ``"winograd"`` (the 3×3 convolutions by Winograd F(6×6, 3×3), channels-last:
+            :mod:`inference.models.winograd`; CPU float32 only) or ``"direct"``. Default:
+            Winograd for CPU float32 where its kernel builds (else direct, with a warning),
+            direct otherwise.
         postprocess: apply the official post-processing (else return the sigmoid output).
         ring: pinned upload buffers per shape (CUDA).
     """
@@ -117,6 +128,7 @@ class TorchBackend(InferenceBackend):
         cuda_graphs: bool | None = None,
         compile: str | None = None,
         subpixel_conv: bool | None = None,
+        conv: str | None = None,
         postprocess: bool = True,
         ring: int = 3,
     ) -> None:
@@ -132,9 +144,22 @@ class TorchBackend(InferenceBackend):
         dft = dft or ("matmul" if cuda else "rfft-fold")
         if dft not in ("matmul", "rfft-fold", "fft"):
             raise ValueError(f"dft must be 'matmul', 'rfft-fold' or 'fft', got {dft!r}")
+        if conv not in (None, "winograd", "direct"):
+            raise ValueError(f"conv must be 'winograd' or 'direct', got {conv!r}")
+        if conv == "winograd" and (cuda or precision != "fp32"):
+            raise ValueError("conv='winograd' runs on the CPU in fp32 only")
+        if conv is None:
+            conv = "winograd" if not cuda and precision == "fp32" and _winograd_here() \
+                else "direct"
+        elif conv == "winograd":
+            from inference.kernels import load
+
+            load()  # BackendUnavailable where it cannot be built
+        self.conv = conv
         self.kind = f"torch-{self.device.type}"  # type: ignore[misc]
         self.dft = dft
-        self.channels_last = cuda if channels_last is None else channels_last
+        self.channels_last = (cuda or conv == "winograd") if channels_last is None \
+            else channels_last
         self.cuda_graphs = cuda if cuda_graphs is None else (cuda_graphs and cuda)
         self.compile_mode = compile
         self.subpixel_conv = (not cuda and dft != "fft") if subpixel_conv is None \
@@ -161,6 +186,8 @@ class TorchBackend(InferenceBackend):
             options.append("channels_last")
         if self.subpixel_conv:
             options.append("subpixel-conv")
+        if self.conv == "winograd":
+            options.append("winograd")
         if self.cuda_graphs:
             options.append("cuda-graphs")
         if self.compile_mode:
@@ -182,6 +209,8 @@ class TorchBackend(InferenceBackend):
         net = net.to(device=self.device, dtype=self.dtype).eval()
         if self.device.type == "cpu" and self.precision == "bf16":
             net = with_bf16_block_convs(net).eval()
+        if self.conv == "winograd":
+            net = with_winograd(net).eval()
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return net
@@ -194,6 +223,11 @@ class TorchBackend(InferenceBackend):
             mode = self.compile_mode
             if self.cuda_graphs and mode == "max-autotune":
                 mode = "max-autotune-no-cudagraphs"  # we capture the graph ourselves
+            # one graph per network and shape: a process that builds several (``livesr
+            # bench``, a predictor seeing new shapes) recompiles the same code, as it should
+            dynamo = torch._dynamo.config  # noqa: SLF001 - torch's documented settings
+            dynamo.recompile_limit = max(dynamo.recompile_limit, 64)
+            dynamo.accumulated_recompile_limit = max(dynamo.accumulated_recompile_limit, 1024)
             fn = torch.compile(net, mode=mode, fullgraph=True, dynamic=False)
         example = torch.zeros(1, self.config.in_channels, height, width, device=self.device,
                               dtype=self.dtype)
@@ -205,8 +239,12 @@ class TorchBackend(InferenceBackend):
                 with torch.cuda.device(self.device):
                     graph = GraphRunner(fn, example)
                 return Runner(graph, self.dtype, self.channels_last, {"graph": graph})
-            for _ in range(WARMUP_CALLS if self.compile_mode else 1):
-                runner(example)
+            with warnings.catch_warnings():
+                # the FFT of the FCA stays an ATen call when compiled, as intended
+                warnings.filterwarnings("ignore", "Torchinductor does not support code "
+                                        "generation for complex operators")
+                for _ in range(WARMUP_CALLS if self.compile_mode else 1):
+                    runner(example)
         return runner
 
     def prepare(self, height: int, width: int) -> None:
@@ -317,3 +355,17 @@ class TorchBackend(InferenceBackend):
 
 def _numpy_dtype_str(t: Tensor) -> str:
     return np.dtype(str(t.dtype).removeprefix("torch.")).str
+
+
+def _winograd_here() -> bool:
+    """Whether the Winograd kernel builds here (a warning, once, where it does not)."""
+    from inference.kernels import load
+
+    try:
+        load()
+    except BackendUnavailable as error:
+        if not getattr(_winograd_here, "warned", False):
+            log.warning("CPU convolutions run direct (slower): %s", error)
+            _winograd_here.warned = True  # type: ignore[attr-defined]
+        return False
+    return True

@@ -3,16 +3,20 @@
 For each input size and configuration: the build time, then ms per frame (p50, p99) of the
 network on a normalised input already on the device (CUDA: synchronised after each frame),
 frames/s, the ratio to torch eager fp32 (the reference network) of the same run, and the share
-of this device's dense matmul rate (measured in the same run) that the network's FLOPs reach.
-Writes JSON and a PNG bar chart.
+of this device's dense matmul rate (measured in the same run) that the network's FLOPs reach
+(a direct convolution's FLOPs: Winograd does fewer). The frames of the configurations are timed
+in turn, one of each, so that drifts of the machine's speed hit them alike. Writes JSON and a
+PNG bar chart.
 
 On a GPU (default sizes 256, 512, 1024): torch eager fp32, then the matmul-DFT network in fp16
 and bf16 with channels_last, CUDA graphs and torch.compile (max-autotune) added one at a time,
 and TensorRT fp16 when it is installed. On the CPU (default sizes 128, 256, 512): torch eager
 fp32 (the reference network), torch fp32 (FCA by a real FFT of the folded map, last conv before
-depth_to_space), torch bf16 (its FCAB convolutions in bfloat16), torch.compile, ONNX Runtime fp32
-and int8. Each row holds its output's max abs error against the reference network's; on the
-CPU the fastest configuration within 2e-3 is recorded as this machine's choice for ``auto``.
+depth_to_space, 3×3 convolutions by Winograd F(6×6, 3×3) in a native kernel), the same with
+direct convolutions, torch bf16 (its FCAB convolutions in bfloat16), torch.compile of both,
+ONNX Runtime fp32 and int8. Each row holds its output's max abs error against the reference
+network's; on the CPU the fastest configuration within 2e-3 is recorded as this machine's
+choice for ``auto``.
 """
 
 from __future__ import annotations

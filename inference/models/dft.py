@@ -255,12 +255,15 @@ class MatmulDFTFCA(nn.Module):
             amp = top + (bottom - top) * self.y_lerp
         return amp
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Scale the channels of ``x`` by attention weights from its spectrum (same shape)."""
+    def attention(self, x: Tensor) -> Tensor:
+        """Return each channel's attention weight (from its spectrum), ``(N, C, 1, 1)``."""
         spectrum = self.spectrum(x).to(x.dtype)
         weights = torch.relu(self.conv(spectrum)).mean(dim=(-2, -1), keepdim=True)
-        weights = torch.sigmoid(self.up(torch.relu(self.down(weights))))
-        return x * weights
+        return torch.sigmoid(self.up(torch.relu(self.down(weights))))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Scale the channels of ``x`` by attention weights from its spectrum (same shape)."""
+        return x * self.attention(x)
 
 
 def _f32(a: np.ndarray) -> Tensor:

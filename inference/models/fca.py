@@ -98,11 +98,14 @@ class FCALayer(nn.Module):
         self.down = nn.Conv2d(channel, channel // reduction, kernel_size=1)
         self.up = nn.Conv2d(channel // reduction, channel, kernel_size=1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Scale the channels of ``x`` by attention weights from its spectrum (same shape)."""
+    def attention(self, x: Tensor) -> Tensor:
+        """Return each channel's attention weight (from its spectrum), ``(N, C, 1, 1)``."""
         spectrum = fftshift2d(spectrum_amplitude(x, self.gamma)).to(x.dtype)
         if self.size_psc is not None:
             spectrum = resize_bilinear_tf1_legacy(spectrum, (self.size_psc, self.size_psc))
         weights = torch.relu(self.conv(spectrum)).mean(dim=(-2, -1), keepdim=True)
-        weights = torch.sigmoid(self.up(torch.relu(self.down(weights))))
-        return x * weights
+        return torch.sigmoid(self.up(torch.relu(self.down(weights))))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Scale the channels of ``x`` by attention weights from its spectrum (same shape)."""
+        return x * self.attention(x)
