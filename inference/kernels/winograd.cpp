@@ -119,6 +119,13 @@ struct Transforms<6> {
 
 struct Geometry {
   int64_t n, h, w, c, k, tiles_h, tiles_w, tiles;
+
+  struct Tile {
+    int64_t image, row, col;  // the image, the tile's row and column of tiles
+  };
+  Tile tile(int64_t index) const {
+    return {index / (tiles_h * tiles_w), (index / tiles_w) % tiles_h, index % tiles_w};
+  }
 };
 
 // Transforms the inputs of tiles [first, first + count) into v (a², count, C).
@@ -128,9 +135,7 @@ void input_tiles(const float* x, const Geometry& g, int64_t first, int64_t count
   constexpr int A = T::A;
   vf d[A][A], t[A][A], col[A], out[A];
   for (int64_t i = 0; i < count; ++i) {
-    const int64_t tile = first + i;
-    const int64_t n = tile / (g.tiles_h * g.tiles_w);
-    const int64_t th = (tile / g.tiles_w) % g.tiles_h, tw = tile % g.tiles_w;
+    const auto [n, th, tw] = g.tile(first + i);
     const int64_t y0 = th * M - 1, x0 = tw * M - 1;
     const bool inside = y0 >= 0 && x0 >= 0 && y0 + A <= g.h && x0 + A <= g.w;
     for (int64_t c0 = 0; c0 < g.c; c0 += L) {
@@ -165,9 +170,7 @@ void output_tiles(const float* p, const float* bias, int64_t activation, const G
   constexpr int A = T::A;
   vf q[A][A], r[M][A], col[A], out[M];
   for (int64_t i = 0; i < count; ++i) {
-    const int64_t tile = first + i;
-    const int64_t n = tile / (g.tiles_h * g.tiles_w);
-    const int64_t th = (tile / g.tiles_w) % g.tiles_h, tw = tile % g.tiles_w;
+    const auto [n, th, tw] = g.tile(first + i);
     for (int64_t k0 = 0; k0 < g.k; k0 += L) {
       for (int a = 0; a < A; ++a)
         for (int b = 0; b < A; ++b) q[a][b] = load(p + ((a * A + b) * count + i) * g.k + k0);
