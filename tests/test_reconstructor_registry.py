@@ -27,6 +27,8 @@ from inference.registry import (
 from inference.training.metrics import upsample_wf
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "inference" / "weights"
+#: what the torch backend on the CPU runs (where the native kernels build, as here)
+CPU_TORCH = "torch-cpu fp32 rfft-fold channels_last subpixel-conv winograd"
 SIM_DEMO = WEIGHTS / "dfcan_sim_demo.safetensors"
 SISR_DEMO = WEIGHTS / "dfcan_sisr_demo.safetensors"
 DFGAN_DEMO = WEIGHTS / "dfgan_demo.safetensors"
@@ -89,7 +91,7 @@ def test_each_dlsr_name_builds_on_a_backend(name: str, weights: Path, model: str
     assert built.info == {"method": name, "model": model, "weights": weights.name,
                           "weights_sha256": file_sha256(weights), "scale": 2,
                           "in_channels": channels,
-                          "backend": "torch-cpu fp32 rfft-fold subpixel-conv"}
+                          "backend": CPU_TORCH}
 
 
 def test_every_name_is_known() -> None:
@@ -180,7 +182,7 @@ def test_channel_reconstructor_goes_through_the_registry(
     assert list(info) == ["method", "model", "weights", "weights_sha256", "scale",
                           "in_channels", "backend"]
     assert (info["method"], info["model"], info["backend"]) == (
-        "dfcan", "dfcan-sim", "torch-cpu fp32 rfft-fold subpixel-conv")
+        "dfcan", "dfcan-sim", CPU_TORCH)
     assert recon.reconstruct(_frames()).shape == (64, 64)
     assert channel_reconstructor(protocol, protocol.channels[1], None) is None
     assert len(calls) == 1
