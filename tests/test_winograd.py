@@ -157,3 +157,16 @@ def test_torch_compile_traces_the_kernels() -> None:
     compiled = torch.compile(module, fullgraph=True, dynamic=False)
     with torch.no_grad():
         assert torch.allclose(compiled(x), module(x))
+
+
+def test_an_unwritable_cache_means_no_kernels_not_a_crash(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("LIVESR_CACHE_DIR", str(blocker / "cache"))  # cannot be created
+    monkeypatch.setattr(kernels, "_loaded", [])
+    monkeypatch.setattr(kernels, "_failed", [])
+    with pytest.raises(BackendUnavailable, match="could not be built here"):
+        kernels.load()
+    with pytest.raises(BackendUnavailable):  # the reason is kept: no second attempt
+        kernels.load()

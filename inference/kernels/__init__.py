@@ -71,13 +71,13 @@ def load() -> Any:
             raise BackendUnavailable(_failed[0])
         sources, flags = _sources(), compile_flags()
         build = _build_dir(sources, flags)
-        build.mkdir(parents=True, exist_ok=True)
-        try:
+        try:  # a read-only cache, no compiler, a failed build: not here
+            build.mkdir(parents=True, exist_ok=True)
             from torch.utils.cpp_extension import load as build_extension
 
             build_extension(name=NAME, sources=[str(p) for p in sources], extra_cflags=flags,
                             build_directory=str(build), is_python_module=False, verbose=False)
-        except Exception as error:  # any build failure means: not here
+        except Exception as error:
             text = str(error).strip()
             reason = (f"the native CPU kernels could not be built here ({type(error).__name__}"
                       f"{': ' + text.splitlines()[-1] if text else ''})")
