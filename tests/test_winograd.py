@@ -170,3 +170,38 @@ def test_an_unwritable_cache_means_no_kernels_not_a_crash(monkeypatch: pytest.Mo
         kernels.load()
     with pytest.raises(BackendUnavailable):  # the reason is kept: no second attempt
         kernels.load()
+
+
+def test_a_winograd_network_copies_and_runs_with_grad_enabled() -> None:
+    import copy
+
+    torch.manual_seed(0)
+    model = DFCAN(DFCANConfig(n_groups=1, n_blocks=1, features=16, reduction=8, size_psc=16))
+    net = TorchBackend(model, "cpu").network(32, 32)
+    twin = copy.deepcopy(net)  # the operators are looked up when called, not held
+    x = torch.rand(1, 1, 32, 32).contiguous(memory_format=torch.channels_last)
+    out = net(x)  # grad mode on: the copy needs no grad, so the in-place passes are allowed
+    assert not out.requires_grad
+    assert torch.equal(out, twin(x))
+
+
+def test_the_amplitude_kernel_at_the_edges_of_the_float_range() -> None:
+    ops = load()
+    values = torch.tensor([3e19 + 4e19j, 1e-30 + 0j, 0j, complex("nan"), complex("inf"),
+                           1 + 1j, -2 - 2j, 5j] * 2, dtype=torch.complex64).reshape(1, 1, 1, 16)
+    got = ops.fca_amplitude(values, torch.arange(16), 1.0, 1e-12, 0.8)[0, :, 0]
+    expected = (values.abs().double().flatten() + 1e-12) ** 0.8
+    finite = torch.isfinite(expected)
+    assert torch.allclose(got.double()[finite], expected[finite], rtol=1e-5, atol=0)
+    assert torch.isnan(got[3]) and torch.isinf(got[4])  # NaN and inf pass through
+
+
+def test_a_nan_is_kept_by_the_fused_relu() -> None:
+    layer = conv(16, 16)
+    x = torch.randn(1, 16, 6, 6)
+    x[0, 0, 3, 3] = float("nan")
+    with torch.no_grad():
+        got = WinogradConv2d(layer, "relu")(x)
+        expected = torch.relu(layer(x))
+    # as torch's relu: not turned into 0 (and spread over its Winograd tile, not only 3×3)
+    assert torch.isnan(expected).any() and torch.isnan(got)[torch.isnan(expected)].all()

@@ -30,7 +30,7 @@ inline vf floats(vi i) {
   return x;
 }
 
-// exp(x), relative error below 3e-7 over the float range that does not underflow.
+// exp(x), relative error below 3e-7 for x in [-87.3, 88.3]; x is clamped to that range.
 inline vf vexp(vf x) {
   x = x < splat(-87.3f) ? splat(-87.3f) : x;
   x = x > splat(88.3f) ? splat(88.3f) : x;

@@ -47,7 +47,7 @@ inline vf vgelu(vf x) {
 }
 
 inline vf activate(vf x, int64_t activation) {
-  if (activation == kRelu) return x > splat(0.f) ? x : splat(0.f);
+  if (activation == kRelu) return x < splat(0.f) ? splat(0.f) : x;  // NaN stays NaN
   if (activation == kGelu) return vgelu(x);
   return x;
 }
@@ -230,8 +230,8 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& u, const at::Tensor& b
   TORCH_CHECK(bias.dim() == 1 && bias.size(0) == u.size(2) && bias.is_contiguous() &&
                   bias.scalar_type() == at::kFloat,
               "winograd conv3x3: bias must be a contiguous float32 (K) tensor");
-  TORCH_CHECK(x.size(3) % L == 0 && u.size(2) % L == 0,
-              "winograd conv3x3: channels must be multiples of 16");
+  TORCH_CHECK(x.size(3) > 0 && u.size(2) > 0 && x.size(3) % L == 0 && u.size(2) % L == 0,
+              "winograd conv3x3: channels must be positive multiples of 16");
   TORCH_CHECK(activation >= kNone && activation <= kGelu, "winograd conv3x3: bad activation");
   TORCH_CHECK(chunk > 0, "winograd conv3x3: chunk must be positive");
   Geometry g{x.size(0), x.size(1), x.size(2), x.size(3), u.size(2), 0, 0, 0};

@@ -14,8 +14,6 @@ Only for pure sampling (``plan.resize is None``); other shapes keep the matrix D
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -51,10 +49,10 @@ class FFTFoldFCA(MatmulDFTFCA):
         self.register_buffer("fft_gather", torch.from_numpy((u * (w // 2 + 1) + v).ravel()))
         self.out_shape = (len(rows), len(cols))
         self.norm = 1 / float(np.sqrt(height * width))
-        #: the native CPU kernels (set by :func:`inference.models.winograd.with_winograd`, whose
-        #: network is channels-last): the fold, amplitude and gather of a channels-last map in
-        #: two passes; None: by ATen ops
-        self.kernels: Any = None
+        #: fold, amplitude and gather a channels-last map by the native CPU kernels
+        #: (``torch.ops.livesr``, loaded; set by :func:`inference.models.winograd.with_winograd`,
+        #: whose network is channels-last), else by ATen ops
+        self.native = False
 
     def spectrum(self, x: Tensor) -> Tensor:
         """``fftshift((|FFT2(x)| + 1e-8)^γ)`` at the sampled frequencies, / ``(HW)^(γ/2)``."""
@@ -67,10 +65,11 @@ class FFTFoldFCA(MatmulDFTFCA):
         x = x.float()
         channels_last = x.ndim == 4 and x.shape[1] > 1 \
             and x.is_contiguous(memory_format=torch.channels_last)
-        if channels_last and self.kernels is not None:  # native: fold, amplitude, gather
-            folded = self.kernels.fold_nchw(x.permute(0, 2, 3, 1), self.fold_h, self.fold_w)
-            out = self.kernels.fca_amplitude(torch.fft.rfft2(folded), self.fft_gather,
-                                             self.norm, self.eps, self.gamma)
+        if channels_last and self.native:  # fold, amplitude, gather: two passes
+            ops = torch.ops.livesr
+            folded = ops.fold_nchw(x.permute(0, 2, 3, 1), self.fold_h, self.fold_w)
+            out = ops.fca_amplitude(torch.fft.rfft2(folded), self.fft_gather, self.norm,
+                                    self.eps, self.gamma)
             return out.reshape(x.shape[0], *self.out_shape, x.shape[1]).permute(0, 3, 1, 2)
         x = fold_axis(fold_axis(x, -2, self.fold_h, h), -1, self.fold_w, w)
         amp = torch.fft.rfft2(x).abs().mul_(self.norm).add_(self.eps).pow_(self.gamma)

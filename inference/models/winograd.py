@@ -104,7 +104,7 @@ class WinogradConv2d(nn.Module):
             raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
         if tile not in KERNEL_TRANSFORMS:
             raise ValueError(f"tile must be one of {list(KERNEL_TRANSFORMS)}, got {tile!r}")
-        self.ops = load()
+        load()  # the operators, registered (looked up when called: modules stay copyable)
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.activation, self.tile = activation, tile
         g = torch.tensor(KERNEL_TRANSFORMS[tile], dtype=torch.float64)
@@ -128,8 +128,8 @@ class WinogradConv2d(nn.Module):
         nhwc = x.float().permute(0, 2, 3, 1).contiguous()  # no copy when channels-last
         if self.padded_in != self.in_channels:
             nhwc = nn.functional.pad(nhwc, (0, self.padded_in - self.in_channels))
-        y = self.ops.conv3x3(nhwc, self.kernel, self.bias, ACTIVATIONS[self.activation],
-                              self.tile, self.chunk)
+        y = torch.ops.livesr.conv3x3(nhwc, self.kernel, self.bias,
+                                     ACTIVATIONS[self.activation], self.tile, self.chunk)
         if y.shape[-1] != self.out_channels:
             y = y[..., :self.out_channels]
         return y.permute(0, 3, 1, 2)
@@ -190,11 +190,11 @@ def with_winograd(model: nn.Module, tile: int = 6) -> nn.Module:
     """
     from inference.models.fft_fca import FFTFoldFCA
 
-    ops = load()
-    result = copy.deepcopy(model)
+    load()
+    result = copy.deepcopy(model).requires_grad_(False)  # inference only: in-place passes
     for module in result.modules():
         if isinstance(module, FFTFoldFCA):
-            module.kernels = ops  # its input is channels-last here
+            module.native = True  # its input is channels-last here
     for parent in list(result.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, FCAB) and eligible(child.conv1) and eligible(child.conv2):
