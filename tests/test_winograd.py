@@ -12,6 +12,7 @@ from torch import nn
 from inference import kernels
 from inference.backends.errors import BackendUnavailable
 from inference.backends.torch_backend import TorchBackend
+from inference.kernels import load
 from inference.models.dfcan import DFCAN, DFCANConfig
 from inference.models.dft import fold_axis
 from inference.models.weights import load_model
@@ -19,7 +20,6 @@ from inference.models.winograd import (
     InferenceFCAB,
     WinogradConv2d,
     eligible,
-    load,
     with_winograd,
 )
 
@@ -137,9 +137,6 @@ def test_winograd_on_the_golden_case_stays_within_1e_5_of_the_official_output() 
 def test_without_a_compiler_the_cpu_runs_direct(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kernels, "_loaded", [])
     monkeypatch.setattr(kernels, "_failed", ["the native CPU kernels could not be built here"])
-    import inference.models.winograd as winograd
-
-    monkeypatch.setattr(winograd, "_registered", [])
     model = DFCAN(DFCANConfig(n_groups=1, n_blocks=1, features=16, reduction=8, size_psc=16))
     backend = TorchBackend(model, "cpu")
     assert backend.conv == "direct" and "winograd" not in backend.description

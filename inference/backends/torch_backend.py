@@ -11,7 +11,6 @@ result copied back into a pinned buffer. On CPU the same steps run synchronously
 from __future__ import annotations
 
 import copy
-import logging
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
     from inference.models.dfcan import DFCAN
 
 __all__ = ["Runner", "TorchBackend"]
-
-log = logging.getLogger(__name__)
 
 WARMUP_CALLS = 3
 
@@ -358,14 +355,11 @@ def _numpy_dtype_str(t: Tensor) -> str:
 
 
 def _winograd_here() -> bool:
-    """Whether the Winograd kernel builds here (a warning, once, where it does not)."""
+    """Whether the native kernels build here (the loader warns, once, where they do not)."""
     from inference.kernels import load
 
     try:
         load()
-    except BackendUnavailable as error:
-        if not getattr(_winograd_here, "warned", False):
-            log.warning("CPU convolutions run direct (slower): %s", error)
-            _winograd_here.warned = True  # type: ignore[attr-defined]
+    except BackendUnavailable:
         return False
     return True

@@ -21,7 +21,7 @@ at once. Relative paths (``output_dir``, weights, a BioSR ``root``) are relative
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 Method = Literal["wf", "wiener-sim", "dfcan-sisr", "dfcan-sim", "dfgan"]
-METHODS: tuple[Method, ...] = ("wf", "wiener-sim", "dfcan-sisr", "dfcan-sim", "dfgan")
+METHODS: tuple[Method, ...] = get_args(Method)
 #: the deep-learning methods, each needing weights
 DLSR_METHODS: tuple[str, ...] = ("dfcan-sisr", "dfcan-sim", "dfgan")
 #: seeds of the simulated training cells (training uses ``seed`` and ``seed + 1``)

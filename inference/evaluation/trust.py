@@ -24,7 +24,7 @@ enough for live use (one Wiener-SIM of the set and two FFTs at the SR size for `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 Signal = Literal["combined", "agreement", "agreement-high", "dose", "spectrum"]
-SIGNALS: tuple[str, ...] = ("combined", "agreement", "agreement-high", "dose", "spectrum")
+SIGNALS: tuple[str, ...] = get_args(Signal)
 #: the signal that ranked held-out sets by DFCAN NRMSE best (benchmarks/bench_trust.py)
 DEFAULT_SIGNAL: Signal = "combined"
 #: ``combined``: the weight of ``spectrum`` against ``atanh(agreement)``

@@ -5,7 +5,8 @@
 maps) into one library with ``torch.utils.cpp_extension`` (linked against libtorch and the BLAS
 in it), in
 ``<cache>/kernels/<digest>/`` (the digest covers the sources, the flags, the torch version and
-the CPU), and returns their operators' namespace, ``torch.ops.livesr``. A second process waits
+the CPU), and returns their operators' namespace, ``torch.ops.livesr``, with each operator's shape
+function registered so that ``torch.compile`` traces them. A second process waits
 for the first one's build (a file lock) and later ones reuse it.
 """
 
@@ -82,7 +83,28 @@ def load() -> Any:
             reason = (f"the native CPU kernels could not be built here ({type(error).__name__}"
                       f"{': ' + text.splitlines()[-1] if text else ''})")
             _failed.append(reason)
+            log.warning("%s: the CPU runs direct convolutions (slower)", reason)
             raise BackendUnavailable(reason) from error
         log.debug("loaded the native CPU kernels from %s", build)
+        _register_shapes()
         _loaded.append(torch.ops.livesr)
         return _loaded[0]
+
+
+def _register_shapes() -> None:
+    """Tell ``torch.compile`` the shape of each operator's output (no computation)."""
+    import torch
+    from torch import Tensor
+
+    @torch.library.register_fake("livesr::conv3x3")
+    def _conv3x3(x: Tensor, u: Tensor, bias: Tensor, activation: int, m: int,
+                 chunk: int) -> Tensor:
+        return x.new_empty((x.shape[0], x.shape[1], x.shape[2], u.shape[2]))
+
+    @torch.library.register_fake("livesr::fold_nchw")
+    def _fold(x: Tensor, fold_h: int, fold_w: int) -> Tensor:
+        return x.new_empty((x.shape[0], x.shape[3], x.shape[1] // fold_h, x.shape[2] // fold_w))
+
+    @torch.library.register_fake("livesr::fca_amplitude")
+    def _amplitude(z: Tensor, gather: Tensor, norm: float, eps: float, gamma: float) -> Tensor:
+        return z.new_empty((z.shape[0], gather.shape[0], z.shape[1]), dtype=torch.float32)

@@ -15,13 +15,12 @@ Activations run channels-last (the module takes and returns NCHW tensors in the
 from __future__ import annotations
 
 import copy
-import threading
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import Tensor, nn
 
-from inference.kernels import load as load_kernel
+from inference.kernels import load
 from inference.models.dfcan import DFCAN, FCAB, ResidualGroup
 
 if TYPE_CHECKING:
@@ -41,36 +40,6 @@ KERNEL_TRANSFORMS = {
 ACTIVATIONS = {None: 0, "relu": 1, "gelu": 2}
 #: bytes of a task's transformed inputs and products together: they stay in a core's cache
 CHUNK_BYTES = 1 << 20
-
-
-_registered: list[Any] = []
-_lock = threading.Lock()
-
-
-def load() -> Any:
-    """Return the kernels' ``torch.ops`` namespace (built if needed, traceable by compile)."""
-    with _lock:
-        if not _registered:
-            ops = load_kernel()
-
-            @torch.library.register_fake("livesr::conv3x3")
-            def _conv3x3_shape(x: Tensor, u: Tensor, bias: Tensor, activation: int, m: int,
-                               chunk: int) -> Tensor:
-                return x.new_empty((x.shape[0], x.shape[1], x.shape[2], u.shape[2]))
-
-            @torch.library.register_fake("livesr::fca_amplitude")
-            def _amplitude_shape(z: Tensor, gather: Tensor, norm: float, eps: float,
-                                 gamma: float) -> Tensor:
-                return z.new_empty((z.shape[0], gather.shape[0], z.shape[1]),
-                                   dtype=torch.float32)
-
-            @torch.library.register_fake("livesr::fold_nchw")
-            def _fold_shape(x: Tensor, fold_h: int, fold_w: int) -> Tensor:
-                return x.new_empty((x.shape[0], x.shape[3], x.shape[1] // fold_h,
-                                    x.shape[2] // fold_w))
-
-            _registered.append(ops)
-        return _registered[0]
 
 
 def eligible(conv: nn.Module) -> bool:
